@@ -1,0 +1,85 @@
+/* log.c — single-line key=value events on stderr. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "il/log.h"
+
+static char log_relay[IL_ID_MAX + 1] = "-";
+static enum il_log_level log_level = IL_LOG_INFO;
+
+static const char *level_names[] = { "error", "warn", "info", "debug" };
+
+void log_init(const char *relay_id, enum il_log_level level)
+{
+	if (relay_id)
+		snprintf(log_relay, sizeof(log_relay), "%s", relay_id);
+	log_level = level;
+}
+
+void log_set_level(enum il_log_level level) { log_level = level; }
+
+int log_enabled(enum il_log_level level) { return level <= log_level; }
+
+void log_event(enum il_log_level level, const char *sub, const char *event, const char *fmt, ...)
+{
+	if (level > log_level)
+		return;
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	int n = snprintf(line, sizeof(line),
+			 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s relay=%s sub=%s event=%s",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], log_relay, sub, event);
+	if (n < 0)
+		return;
+	if (fmt && *fmt && (size_t)n < sizeof(line) - 2) {
+		line[n++] = ' ';
+		va_list ap;
+		va_start(ap, fmt);
+		int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+		va_end(ap);
+		if (m > 0)
+			n += m;
+	}
+	if ((size_t)n >= sizeof(line) - 1)
+		n = (int)sizeof(line) - 2;
+	/* One write per line so concurrent threads never interleave within a line. */
+	line[n++] = '\n';
+	fwrite(line, 1, (size_t)n, stderr);
+}
+
+const char *log_q(const char *v)
+{
+	static _Thread_local char ring[8][512];
+	static _Thread_local unsigned idx;
+	if (!v)
+		return "null";
+	int plain = *v != 0;
+	for (const char *p = v; *p; p++)
+		if (*p == ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p < 0x20)
+			plain = 0;
+	if (plain)
+		return v;
+	char *b = ring[idx++ % 8];
+	size_t o = 0;
+	b[o++] = '"';
+	for (const char *p = v; *p && o < 505; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c == '"' || c == '\\') {
+			b[o++] = '\\';
+			b[o++] = (char)c;
+		} else if (c < 0x20) {
+			o += (size_t)snprintf(b + o, 6, "\\x%02x", c);
+		} else {
+			b[o++] = (char)c;
+		}
+	}
+	b[o++] = '"';
+	b[o] = 0;
+	return b;
+}

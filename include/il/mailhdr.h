@@ -1,0 +1,51 @@
+/*
+ * mailhdr.h — reading the header block of an RFC 5322 message.
+ *
+ * Only what the relay needs: Message-ID, Subject (RFC 2047 decoded), the TLP
+ * marking, and an X-Interlist-Id already present (loop detection). Works on
+ * LF or CRLF input; folded lines are unfolded; names are case-insensitive.
+ */
+#ifndef IL_MAILHDR_H
+#define IL_MAILHDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "il/envelope.h"
+#include "il/tlp.h"
+
+struct il_mailinfo {
+	char *message_id;       /* as written, with the angle brackets; owned */
+	char *subject;          /* decoded to UTF-8, NULL if absent; owned */
+	enum il_tlp tlp;        /* stricter of TLP: header and [TLP:X] in Subject */
+	int tlp_found;          /* 0: no marking; caller applies the list default */
+	int tlp_unknown;        /* a marking with an unknown level (read as red): log it */
+	int has_interlist_id;   /* an X-Interlist-Id header with 64 hex digits */
+	uint8_t interlist_id[IL_SHA256_LEN];
+};
+
+/*
+ * Parse the header block. Errors: IL_ETOOLARGE (len > max_bytes),
+ * IL_ENOTMAIL (no blank line between header and body, a header line that is
+ * neither "name: value" nor a continuation, NUL bytes in the header),
+ * IL_ENOMSGID (no Message-ID). On success info owns its strings.
+ */
+int mailhdr_parse(const uint8_t *msg, size_t len, size_t max_bytes, struct il_mailinfo *info);
+
+void mailhdr_free(struct il_mailinfo *info);
+
+/*
+ * The form that is signed and stored: line endings normalised to LF and every
+ * X-Interlist-* header (with its continuation lines) removed, so a list member
+ * cannot forge relay headers. *out is malloc'd, caller owns it.
+ */
+int mailhdr_prepare(const uint8_t *msg, size_t len, uint8_t **out, size_t *out_len);
+
+/*
+ * The headers every delivery method prepends (LF endings):
+ * X-Interlist-Id, -Origin, -Path (with the delivering relay last, as in
+ * env->path once accepted), -TLP, -List. Returns a malloc'd string.
+ */
+char *mailhdr_relay_headers(const struct il_envelope *env);
+
+#endif

@@ -1,0 +1,57 @@
+/* ctl.c — interlistctl: option parsing and verb dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "il_build.h"
+#include "ctl.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(const struct ctl_opts *, int, char **);
+	const char *usage;
+} verbs[] = {
+	{ "init", ctl_init, "init --id ID --dir DIR" },
+	{ "check", ctl_check, "check [-c FILE]" },
+	{ "fingerprint", ctl_fingerprint, "fingerprint FILE" },
+	{ "submit", ctl_submit, "[-s SOCK | -c FILE] submit LIST < message" },
+	{ "status", ctl_command, "[-s SOCK | -c FILE] status [--human]" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: interlistctl [-c FILE] [-s SOCK] VERB ...\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "       interlistctl %s\n", verbs[i].usage);
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl_opts o = { 0 };
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+			o.config = argv[++i];
+		else if ((!strcmp(argv[i], "-s") || !strcmp(argv[i], "--socket")) && i + 1 < argc)
+			o.socket = argv[++i];
+		else if (!strcmp(argv[i], "--version")) {
+			printf("interlistctl %s\n", IL_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return EX_USAGE_;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EX_USAGE_;
+	}
+	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+		if (!strcmp(argv[i], verbs[v].name))
+			return verbs[v].fn(&o, argc - i, argv + i);
+	fprintf(stderr, "interlistctl: unknown verb '%s'\n", argv[i]);
+	usage(stderr);
+	return EX_USAGE_;
+}
