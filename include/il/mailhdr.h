@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "il/envelope.h"
+#include "il/crypto.h"
 #include "il/tlp.h"
 
 struct il_mailinfo {
@@ -40,12 +40,5 @@ void mailhdr_free(struct il_mailinfo *info);
  * cannot forge relay headers. *out is malloc'd, caller owns it.
  */
 int mailhdr_prepare(const uint8_t *msg, size_t len, uint8_t **out, size_t *out_len);
-
-/*
- * The headers every delivery method prepends (LF endings):
- * X-Interlist-Id, -Origin, -Path (with the delivering relay last, as in
- * env->path once accepted), -TLP, -List. Returns a malloc'd string.
- */
-char *mailhdr_relay_headers(const struct il_envelope *env);
 
 #endif
