@@ -26,6 +26,9 @@ static int with_prefixed(const char *ctx, const uint8_t *data, size_t len,
 	size_t clen = strlen(ctx) + 1;
 	uint8_t stackbuf[4096];
 	uint8_t *buf = stackbuf;
+	/* clen + len must not wrap, or the copy below would overrun buf. */
+	if (len > SIZE_MAX - clen)
+		return IL_ETOOLARGE;
 	if (clen + len > sizeof(stackbuf)) {
 		buf = OPENSSL_malloc(clen + len);
 		if (!buf)

@@ -1,2 +1,216 @@
-/* placeholder */
-int main(void) { return 0; }
+/*
+ * interlistd — the interlist relay daemon.
+ *
+ * main() is an ordered setup (config, keys, store, status socket, peering,
+ * deliveries, signals) followed by uv_run; shutdown runs the same steps in
+ * reverse once SIGTERM/SIGINT arrives and in-flight work has finished.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "il/error.h"
+#include "il/log.h"
+#include "il/util.h"
+#include "il_build.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+#include "net.h"
+#include "relay.h"
+
+#define TICK_MS 500
+#define UPKEEP_EVERY_MS (10 * 60 * 1000)
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: interlistd [-c FILE]   (default %s)\n", IL_DEFAULT_CONFIG);
+}
+
+static void expired_cb(void *arg, const char *peer, uint64_t n)
+{
+	struct relay *r = arg;
+	r->c.expired += n;
+	log_warn("peer", "queue_expired", "peer=%s messages=%llu", peer, (unsigned long long)n);
+}
+
+/* Retention: unacknowledged queue entries and old messages go. */
+static void upkeep(struct relay *r)
+{
+	int64_t cutoff = util_now_ms() - (int64_t)r->cfg->retention_days * 86400000;
+	uint64_t pruned = 0;
+	store_queue_expire(r->store, cutoff, expired_cb, r);
+	if (store_prune(r->store, cutoff, &pruned) == 0 && pruned)
+		log_info("store", "pruned", "messages=%llu", (unsigned long long)pruned);
+}
+
+static int64_t last_upkeep, last_gc;
+
+static void on_tick(uv_timer_t *t)
+{
+	struct relay *r = t->data;
+	int64_t now = util_mono_ms();
+	if (r->stopping) {
+		/* Let verifications in flight finish and store, then take it all down. */
+		if (r->verify_jobs > 0)
+			return;
+		uv_timer_stop(t);
+		uv_close((uv_handle_t *)t, NULL);
+		net_stop(r);
+		for (size_t i = 0; i < r->n_lists; i++)
+			deliver_stop(&r->lists[i]);
+		return;
+	}
+	session_tick(r);
+	if (now - last_gc > 60000) {
+		nonce_cache_gc(r->nonces, util_now_ms());
+		last_gc = now;
+	}
+	if (now - last_upkeep > UPKEEP_EVERY_MS) {
+		upkeep(r);
+		last_upkeep = now;
+	}
+}
+
+void relay_stop(struct relay *r)
+{
+	if (r->stopping)
+		return;
+	r->stopping = 1;
+	log_info("relay", "stopping", "verify_jobs=%d", r->verify_jobs);
+#if HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	status_stop(r);
+	uv_close((uv_handle_t *)&r->sig_term, NULL);
+	uv_close((uv_handle_t *)&r->sig_int, NULL);
+	uv_close((uv_handle_t *)&r->sig_hup, NULL);
+	on_tick(&r->tick);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct relay *r = s->data;
+	if (signum == SIGHUP) {
+		log_warn("relay", "reload_unsupported", "hint=%s", log_q("restart to apply changes"));
+		return;
+	}
+	log_info("relay", "signal", "signal=%s", signum == SIGTERM ? "TERM" : "INT");
+	relay_stop(r);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = IL_DEFAULT_CONFIG;
+	char err[1024];
+	int rc = IL_EX_CONFIG, e;
+	struct relay r = { 0 };
+	struct il_config *cfg = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+			path = argv[++i];
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("interlistd %s\n", IL_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 64;
+		}
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((e = config_load(path, &cfg, err, sizeof(err))) < 0 ||
+	    (e = config_check_files(cfg, err, sizeof(err))) < 0) {
+		fprintf(stderr, "%s\n", err);
+		goto fail_config;
+	}
+	if (!(r.trust = trust_new(cfg, err, sizeof(err)))) {
+		fprintf(stderr, "%s\n", err);
+		goto fail_config;
+	}
+	r.cfg = cfg;    /* owned by r.trust from here on */
+	log_init(cfg->id, cfg->log_level);
+	if ((e = keys_load_private(cfg->sign_key.s, &r.sign_key, err, sizeof(err))) < 0) {
+		fprintf(stderr, "%s:%d: sign_key: %s\n", path, cfg->sign_key.line, err);
+		goto fail_trust;
+	}
+	rc = 75;
+	r.loop = uv_default_loop();
+	r.started_ms = util_now_ms();
+	if ((e = util_random(r.boot, sizeof(r.boot))) < 0)
+		goto fail_key;
+	if ((e = store_open(cfg->data_dir.s, &r.store, err, sizeof(err))) < 0) {
+		log_err("store", "open_failed", "path=%s err=%s", log_q(cfg->data_dir.s), log_q(err));
+		rc = e == IL_ENEWER ? 65 : 75;
+		goto fail_key;
+	}
+	if (!(r.nonces = nonce_cache_new()))
+		goto fail_store;
+	r.lists = calloc(cfg->n_lists + 1, sizeof(*r.lists));
+	if (!r.lists)
+		goto fail_nonces;
+	for (size_t i = 0; i < cfg->n_lists; i++)
+		r.lists[r.n_lists++].conf = &cfg->lists[i];
+	if ((e = status_start(&r, err, sizeof(err))) < 0) {
+		log_err("status", "start_failed", "err=%s", log_q(err));
+		goto fail_lists;
+	}
+	if ((e = net_start(&r, err, sizeof(err))) < 0) {
+		log_err("peer", "start_failed", "err=%s", log_q(err));
+		goto fail_status;
+	}
+	for (size_t i = 0; i < r.n_lists; i++)
+		deliver_start(&r, &r.lists[i]);
+
+	uv_signal_init(r.loop, &r.sig_term);
+	uv_signal_init(r.loop, &r.sig_int);
+	uv_signal_init(r.loop, &r.sig_hup);
+	r.sig_term.data = r.sig_int.data = r.sig_hup.data = &r;
+	uv_signal_start(&r.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&r.sig_int, on_signal, SIGINT);
+	uv_signal_start(&r.sig_hup, on_signal, SIGHUP);
+	uv_timer_init(r.loop, &r.tick);
+	r.tick.data = &r;
+	uv_timer_start(&r.tick, on_tick, TICK_MS, TICK_MS);
+	upkeep(&r);
+	last_upkeep = last_gc = util_mono_ms();
+
+	log_info("relay", "started", "version=%s peers=%zu lists=%zu listen=%s", IL_VERSION,
+		 cfg->n_peers, cfg->n_lists, cfg->listen.s ? cfg->listen.s : "none");
+#if HAVE_SYSTEMD
+	sd_notify(0, "READY=1");
+#endif
+	uv_run(r.loop, UV_RUN_DEFAULT);
+	log_info("relay", "stopped", "uptime_s=%lld", (long long)((util_now_ms() - r.started_ms) / 1000));
+	rc = 0;
+	goto fail_lists;
+
+fail_status:
+	status_stop(&r);
+	for (size_t i = 0; i < r.n_lists; i++)
+		deliver_stop(&r.lists[i]);
+	uv_run(r.loop, UV_RUN_DEFAULT);
+fail_lists:
+	free(r.lists);
+fail_nonces:
+	nonce_cache_free(r.nonces);
+fail_store:
+	store_close(r.store);
+fail_key:
+	EVP_PKEY_free(r.sign_key);
+	uv_loop_close(r.loop);
+fail_trust:
+	trust_release(r.trust);
+	return rc;
+fail_config:
+	config_free(cfg);
+	return rc;
+}

@@ -49,8 +49,9 @@ struct il_peer_conf {
 	struct il_cval tls_cert;        /* absolute path, pinned certificate */
 	struct il_cval *sign_pub;       /* >= 1; several during a key rotation */
 	size_t n_sign_pub;
-	char **lists;                   /* NULL/0: every list we carry */
+	char **lists;                   /* NULL/0: every list we carry; else NULL-terminated */
 	size_t n_lists;
+	int lists_line;                 /* line of `lists`, 0 when unset */
 	enum il_tlp max_tlp;            /* default amber */
 	double max_rate;                /* messages/s, 0 = no limit */
 };
@@ -113,6 +114,15 @@ struct il_config {
 int config_load(const char *path, struct il_config **out, char *err, size_t errlen);
 
 /*
+ * Parse configuration text (len bytes, need not end in NUL) as if it had been
+ * read from the file name: name is the FILE of messages and its folder
+ * anchors relative paths; nothing is read from disk. Same result as
+ * config_load(). The fuzz target and tests use it.
+ */
+int config_load_buffer(const char *name, const char *buf, size_t len, struct il_config **out,
+		       char *err, size_t errlen);
+
+/*
  * Open every key and certificate the config names (our TLS pair, our signing
  * key, each peer's certificate and public keys, each origin's keys) and check
  * private key permissions (no group/other access). Same error form.
@@ -131,5 +141,13 @@ int config_peer_has_list(const struct il_peer_conf *p, const char *list);
 
 /* Valid relay id: [a-z0-9-]{1,32}. */
 int config_valid_id(const char *s);
+
+/*
+ * Split "HOST:PORT" (a deliver smtp or ingest lmtp target, or what follows
+ * "tls+tcp://"): host gets the name or address without IPv6 brackets,
+ * *port 1..65535. 0, or -EINVAL/-ERANGE for a value config_load() would
+ * refuse, -ENAMETOOLONG when host does not fit hostlen (256 always does).
+ */
+int config_split_hostport(const char *hostport, char *host, size_t hostlen, uint16_t *port);
 
 #endif

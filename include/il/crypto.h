@@ -16,7 +16,7 @@
 #define IL_SHA256_LEN 32
 #define IL_ED25519_SIG_LEN 64
 #define IL_SIG_MAX 80                  /* room for a future algorithm */
-#define IL_FPR_MAX 100                 /* "SHA256:" + 64 hex + NUL fits */
+#define IL_FPR_MAX 200                 /* "SHA256:" + 32 colon-separated hex pairs + NUL */
 
 /* Signature algorithms, as the envelope's algorithm byte. */
 enum il_sig_alg { IL_ALG_ED25519 = 1 };

@@ -28,6 +28,8 @@
 #define IL_ENVELOPE_VERSION 1
 #define IL_PATH_MAX IL_MAX_HOP_LIMIT
 #define IL_ID_HEX_LEN 64
+/* Room for envelope_path_str() of a full path: ids, '!' between them, NUL. */
+#define IL_PATH_STR_MAX (IL_PATH_MAX * (IL_ID_MAX + 1))
 
 /*
  * A decoded or built envelope. It owns `msg` (malloc'd); the rest is inline.

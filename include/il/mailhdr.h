@@ -25,6 +25,26 @@ struct il_mailinfo {
 };
 
 /*
+ * Details of mailhdr_parse, for callers that log or compare:
+ * - The first non-empty Message-ID counts; an empty one counts as missing.
+ * - subject is the first Subject; the TLP tags of every Subject count. An
+ *   encoded word that is malformed, or would decode to NUL, CR or LF, is kept
+ *   as written. Charsets other than utf-8, us-ascii and iso-8859-1 keep their
+ *   raw bytes.
+ * - The first X-Interlist-Id with 64 hex digits sets interlist_id.
+ * - An empty header block (blank first line) is IL_ENOMSGID, not
+ *   IL_ENOTMAIL: it is what prepare makes of a header of relay fields only.
+ * - On any error info owns nothing.
+ * - A line ends at LF; CRs right before it belong to the line end. Any other
+ *   CR is data.
+ * mailhdr_prepare refuses (IL_ENOTMAIL) exactly the header blocks that
+ * mailhdr_parse refuses as IL_ENOTMAIL. It turns each line end into a bare LF
+ * (so "\r\r\n" becomes "\n": the output never holds CRLF), which makes it
+ * idempotent, and parse reads the same fields from its output (except the
+ * X-Interlist-Id it removed).
+ */
+
+/*
  * Parse the header block. Errors: IL_ETOOLARGE (len > max_bytes),
  * IL_ENOTMAIL (no blank line between header and body, a header line that is
  * neither "name: value" nor a continuation, NUL bytes in the header),

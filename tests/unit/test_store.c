@@ -1,2 +1,814 @@
-/* placeholder until the module lands */
-int main(void) { return 77; }
+/* Unit tests for the store, on real SQLite files in temporary folders. */
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "il/error.h"
+#include "il/store.h"
+#include "il/util.h"
+
+/* A fresh data_dir below one temporary folder per run. */
+static const char *tmp_root;
+
+static const char *new_dir(const char *name)
+{
+	static char buf[8][256];
+	static int next;
+	char *d = buf[next++ % 8];
+	snprintf(d, sizeof(buf[0]), "%s/%s", tmp_root, name);
+	return d;
+}
+
+static struct il_store *open_ok(const char *dir)
+{
+	char err[256];
+	struct il_store *st = NULL;
+	int r = store_open(dir, &st, err, sizeof(err));
+	if (r) {
+		fprintf(stderr, "store_open %s: %s (%s)\n", dir, il_strerror(r), err);
+		exit(2);
+	}
+	return st;
+}
+
+/* Deterministic 32-byte id for message number n. */
+static void make_id(uint8_t id[IL_SHA256_LEN], uint32_t n)
+{
+	memset(id, 0xa5, IL_SHA256_LEN);
+	util_put_u32(id, n);
+}
+
+/* One item with its own storage, so a test can build batches simply. */
+struct titem {
+	uint8_t id[IL_SHA256_LEN];
+	char msgid[64];
+	uint8_t blob[64];
+};
+
+static const char *const one_peer[] = { "peer-a" };
+static const char *const two_peers[] = { "peer-a", "peer-b" };
+
+static void fill(struct store_item *it, struct titem *t, uint32_t n, const char *list,
+		 const char *msgid, const char *const *peers, size_t n_peers, int deliver)
+{
+	make_id(t->id, n);
+	snprintf(t->msgid, sizeof(t->msgid), "%s", msgid ? msgid : "");
+	for (size_t i = 0; i < sizeof(t->blob); i++)
+		t->blob[i] = (uint8_t)(n + i);
+	*it = (struct store_item){
+		.id = t->id,
+		.list = list,
+		.message_id = msgid ? t->msgid : NULL,
+		.origin = "origin-relay",
+		.origin_time_ms = 1700000000000 + n,
+		.tlp = 2,
+		.blob = t->blob,
+		.blob_len = 16 + n % 32,
+		.peers = peers,
+		.n_peers = n_peers,
+		.deliver = deliver,
+	};
+}
+
+/* Put a single item; returns store_put's code, *result the item's. */
+static int put1(struct il_store *st, uint32_t n, const char *list, const char *msgid,
+		const char *const *peers, size_t n_peers, int deliver, int *result, int64_t *seq)
+{
+	struct titem t;
+	struct store_item it;
+	fill(&it, &t, n, list, msgid, peers, n_peers, deliver);
+	int r = store_put(st, &it, 1);
+	if (result)
+		*result = it.result;
+	if (seq)
+		*seq = it.seq;
+	return r;
+}
+
+static void test_open(void)
+{
+	const char *dir = new_dir("open/deeper/data");
+	struct il_store *st = open_ok(dir);
+	struct stat sb;
+	CHECK_EQ(stat(dir, &sb), 0);
+	CHECK_EQ(sb.st_mode & 0777, 0700);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, IL_STORE_FILE);
+	CHECK_EQ(stat(path, &sb), 0);
+	CHECK_EQ(sb.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/%s-wal", dir, IL_STORE_FILE);
+	CHECK_EQ(stat(path, &sb), 0);           /* WAL mode */
+	CHECK_EQ(sb.st_mode & 0777, 0600);
+
+	uint64_t msgs = 1, bytes = 0;
+	CHECK_EQ(store_size(st, &msgs, &bytes), 0);
+	CHECK_EQ(msgs, 0);
+	CHECK(bytes > 0);
+	store_close(st);
+
+	/* Reopen an existing, current database. */
+	st = open_ok(dir);
+	store_close(st);
+
+	/* The schema version is recorded for the next interlist. */
+	snprintf(path, sizeof(path), "%s/%s", dir, IL_STORE_FILE);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *s;
+	CHECK_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+	CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
+	CHECK_EQ(sqlite3_column_int(s, 0), IL_STORE_SCHEMA);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static void test_newer(void)
+{
+	const char *dir = new_dir("newer");
+	store_close(open_ok(dir));
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, IL_STORE_FILE);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	char err[256] = "";
+	struct il_store *st = (struct il_store *)1;
+	CHECK_EQ(store_open(dir, &st, err, sizeof(err)), IL_ENEWER);
+	CHECK(st == NULL);
+	char want[128];
+	snprintf(want, sizeof(want),
+		 "DB: schema version 99 is newer than this interlist (%d); refusing to open",
+		 IL_STORE_SCHEMA);
+	CHECK_STR(err, want);
+
+	/* Not a database at all: a clear error, not a crash. */
+	const char *bad = new_dir("notdb");
+	CHECK_EQ(util_mkdirs(bad, 0700), 0);
+	snprintf(path, sizeof(path), "%s/%s", bad, IL_STORE_FILE);
+	FILE *f = fopen(path, "w");
+	fputs("this is not an SQLite database, it is text long enough to have a header\n", f);
+	fclose(f);
+	CHECK(store_open(bad, &st, err, sizeof(err)) < 0);
+	CHECK(st == NULL);
+	CHECK(strncmp(err, "DB: ", 4) == 0);
+}
+
+static void test_put(void)
+{
+	struct il_store *st = open_ok(new_dir("put"));
+	struct titem t[6];
+	struct store_item it[6];
+	fill(&it[0], &t[0], 1, "list-a", "<m1@x>", one_peer, 1, 1);
+	fill(&it[1], &t[1], 2, "list-a", "<m2@x>", one_peer, 1, 1);
+	fill(&it[2], &t[2], 3, "list-a", NULL, one_peer, 1, 0);
+	fill(&it[3], &t[3], 4, "list-a", NULL, NULL, 0, 0);
+	/* Same Message-ID on another list is another message. */
+	fill(&it[4], &t[4], 5, "list-b", "<m1@x>", NULL, 0, 0);
+	CHECK_EQ(store_put(st, it, 5), 0);
+	for (int i = 0; i < 5; i++) {
+		CHECK_EQ(it[i].result, 0);
+		CHECK(it[i].seq > 0);
+		if (i)
+			CHECK(it[i].seq > it[i - 1].seq);
+	}
+	CHECK_EQ(store_has_id(st, t[0].id), 1);
+	uint8_t id[IL_SHA256_LEN], other[IL_SHA256_LEN];
+	make_id(other, 999);
+	CHECK_EQ(store_has_id(st, other), 0);
+	CHECK_EQ(store_find_msgid(st, "list-a", "<m2@x>", id), 1);
+	CHECK(memcmp(id, t[1].id, IL_SHA256_LEN) == 0);
+	CHECK_EQ(store_find_msgid(st, "list-b", "<m1@x>", id), 1);
+	CHECK(memcmp(id, t[4].id, IL_SHA256_LEN) == 0);
+	CHECK_EQ(store_find_msgid(st, "list-c", "<m1@x>", id), 0);
+
+	/* Duplicate by id (even with other fields changed). */
+	fill(&it[0], &t[0], 1, "list-z", "<other@x>", one_peer, 1, 1);
+	/* Duplicate by list + Message-ID under a new id. */
+	fill(&it[1], &t[1], 10, "list-a", "<m2@x>", one_peer, 1, 1);
+	/* New, then the same id again and the same list + Message-ID again
+	 * within one batch. */
+	fill(&it[2], &t[2], 11, "list-a", "<m11@x>", one_peer, 1, 1);
+	fill(&it[3], &t[3], 11, "list-a", "<m11-again@x>", one_peer, 1, 1);
+	fill(&it[4], &t[4], 12, "list-a", "<m11@x>", one_peer, 1, 1);
+	fill(&it[5], &t[5], 13, "list-a", NULL, one_peer, 1, 1);
+	uint64_t q_before = 0, p_before = 0;
+	CHECK_EQ(store_queue_stats(st, "peer-a", &q_before, NULL), 0);
+	CHECK_EQ(store_deliver_stats(st, "list-a", &p_before, NULL), 0);
+	CHECK_EQ(q_before, 3);
+	CHECK_EQ(p_before, 2);
+	CHECK_EQ(store_put(st, it, 6), 0);
+	uint8_t want[IL_SHA256_LEN];
+	CHECK_EQ(it[0].result, IL_EDUP);
+	make_id(want, 1);
+	CHECK(memcmp(it[0].dup_of, want, IL_SHA256_LEN) == 0);
+	CHECK_EQ(it[0].seq, 0);
+	CHECK_EQ(it[1].result, IL_EDUP);
+	make_id(want, 2);
+	CHECK(memcmp(it[1].dup_of, want, IL_SHA256_LEN) == 0);
+	CHECK_EQ(it[2].result, 0);
+	CHECK_EQ(it[3].result, IL_EDUP);
+	CHECK(memcmp(it[3].dup_of, t[2].id, IL_SHA256_LEN) == 0);
+	CHECK_EQ(it[4].result, IL_EDUP);
+	CHECK(memcmp(it[4].dup_of, t[2].id, IL_SHA256_LEN) == 0);
+	CHECK_EQ(it[5].result, 0);
+	CHECK(it[5].seq > it[2].seq);
+	/* Duplicates queue nothing and add no delivery. */
+	uint64_t q = 0, p = 0;
+	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
+	CHECK_EQ(store_deliver_stats(st, "list-a", &p, NULL), 0);
+	CHECK_EQ(q, q_before + 2);
+	CHECK_EQ(p, p_before + 2);
+	make_id(id, 10);
+	CHECK_EQ(store_has_id(st, id), 0);
+
+	/* Bad input is refused before anything is written. */
+	fill(&it[0], &t[0], 20, "list-a", NULL, NULL, 0, 0);
+	it[0].list = NULL;
+	CHECK_EQ(store_put(st, it, 1), -EINVAL);
+	CHECK_EQ(store_put(st, NULL, 0), 0);
+	/* An empty blob is a blob, not NULL. */
+	fill(&it[0], &t[0], 21, "list-a", NULL, NULL, 0, 0);
+	it[0].blob = NULL;
+	it[0].blob_len = 0;
+	CHECK_EQ(store_put(st, it, 1), 0);
+	CHECK_EQ(it[0].result, 0);
+
+	uint64_t msgs = 0;
+	CHECK_EQ(store_size(st, &msgs, NULL), 0);
+	CHECK_EQ(msgs, 8);
+	store_close(st);
+}
+
+/* A failure in the middle of a batch stores nothing of it. */
+static void test_put_rollback(void)
+{
+	const char *dir = new_dir("rollback");
+	struct il_store *st = open_ok(dir);
+	/* A trigger stands in for a disk error on the second item. */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, IL_STORE_FILE);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(path, &db), SQLITE_OK);
+	CHECK_EQ(sqlite3_exec(db,
+			      "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.list = 'boom'"
+			      " BEGIN SELECT RAISE(ABORT, 'injected'); END",
+			      NULL, NULL, NULL),
+		 SQLITE_OK);
+	struct titem t[3];
+	struct store_item it[3];
+	fill(&it[0], &t[0], 1, "list-a", "<a@x>", one_peer, 1, 1);
+	fill(&it[1], &t[1], 2, "boom", NULL, one_peer, 1, 1);
+	fill(&it[2], &t[2], 3, "list-a", NULL, one_peer, 1, 1);
+	/* The cached statements were prepared before the trigger existed;
+	 * SQLite re-prepares them, which this also covers. */
+	CHECK_EQ(store_put(st, it, 3), IL_ESTORE);
+	CHECK_EQ(it[0].result, IL_ESTORE);
+	CHECK_EQ(it[0].seq, 0);
+	CHECK_EQ(store_has_id(st, t[0].id), 0);
+	uint64_t q = 9;
+	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
+	CHECK_EQ(q, 0);
+
+	/* Another writer holding the lock: busy means "try later". */
+	CHECK_EQ(sqlite3_exec(db, "DROP TRIGGER boom; BEGIN IMMEDIATE", NULL, NULL, NULL),
+		 SQLITE_OK);
+	CHECK_EQ(put1(st, 4, "list-a", NULL, NULL, 0, 0, NULL, NULL), IL_EFULL);
+	CHECK_EQ(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	/* The handle is still usable afterwards. */
+	CHECK_EQ(store_put(st, it, 1), 0);
+	CHECK_EQ(it[0].result, 0);
+	store_close(st);
+}
+
+struct expire_seen {
+	char peer[4][32];
+	uint64_t n[4];
+	int calls;
+};
+
+static void expire_cb(void *arg, const char *peer, uint64_t n)
+{
+	struct expire_seen *x = arg;
+	if (x->calls < 4) {
+		snprintf(x->peer[x->calls], sizeof(x->peer[0]), "%s", peer);
+		x->n[x->calls] = n;
+	}
+	x->calls++;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+static void test_queue(void)
+{
+	struct il_store *st = open_ok(new_dir("queue"));
+	int64_t t0 = util_now_ms();
+	struct titem t[10];
+	struct store_item it[10];
+	for (uint32_t i = 0; i < 10; i++)
+		fill(&it[i], &t[i], 100 + i, "list-a", NULL, i < 6 ? two_peers : one_peer,
+		     i < 6 ? 2 : 1, 0);
+	CHECK_EQ(store_put(st, it, 10), 0);
+
+	struct store_entry e[10];
+	size_t n = 0;
+	CHECK_EQ(store_queue_fetch(st, "peer-a", 0, 10, SIZE_MAX, e, &n), 0);
+	CHECK_EQ(n, 10);
+	for (size_t i = 0; i < n; i++) {
+		CHECK_EQ(e[i].seq, it[i].seq);
+		CHECK(memcmp(e[i].id, t[i].id, IL_SHA256_LEN) == 0);
+		CHECK_EQ(e[i].blob_len, it[i].blob_len);
+		CHECK(memcmp(e[i].blob, t[i].blob, it[i].blob_len) == 0);
+		CHECK(e[i].queued_ms >= t0 && e[i].queued_ms <= util_now_ms());
+		CHECK(e[i].last_error == NULL);
+	}
+	store_entries_free(e, n);
+
+	/* Limits: count, bytes (at least one), and the after_seq cursor. */
+	CHECK_EQ(store_queue_fetch(st, "peer-a", 0, 3, SIZE_MAX, e, &n), 0);
+	CHECK_EQ(n, 3);
+	CHECK_EQ(e[2].seq, it[2].seq);
+	store_entries_free(e, n);
+	size_t two = it[0].blob_len + it[1].blob_len;
+	CHECK_EQ(store_queue_fetch(st, "peer-a", 0, 10, two, e, &n), 0);
+	CHECK_EQ(n, 2);
+	store_entries_free(e, n);
+	CHECK_EQ(store_queue_fetch(st, "peer-a", 0, 10, 1, e, &n), 0);
+	CHECK_EQ(n, 1);
+	store_entries_free(e, n);
+	CHECK_EQ(store_queue_fetch(st, "peer-a", it[7].seq, 10, SIZE_MAX, e, &n), 0);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(e[0].seq, it[8].seq);
+	store_entries_free(e, n);
+	CHECK_EQ(store_queue_fetch(st, "peer-b", 0, 10, SIZE_MAX, e, &n), 0);
+	CHECK_EQ(n, 6);
+	store_entries_free(e, n);
+	CHECK_EQ(store_queue_fetch(st, "nobody", 0, 10, SIZE_MAX, e, &n), 0);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(store_queue_fetch(st, "peer-a", 0, 0, SIZE_MAX, NULL, &n), 0);
+	CHECK_EQ(n, 0);
+
+	/* Stats. */
+	uint64_t count = 0;
+	int64_t oldest = 0;
+	CHECK_EQ(store_queue_stats(st, "peer-a", &count, &oldest), 0);
+	CHECK_EQ(count, 10);
+	CHECK(oldest >= t0 && oldest <= util_now_ms());
+	CHECK_EQ(store_queue_stats(st, "nobody", &count, &oldest), 0);
+	CHECK_EQ(count, 0);
+	CHECK_EQ(oldest, 0);
+
+	/* Ack is per peer, by id, idempotent, unknown ids ignored. */
+	uint8_t ids[3][IL_SHA256_LEN];
+	memcpy(ids[0], t[0].id, IL_SHA256_LEN);
+	memcpy(ids[1], t[1].id, IL_SHA256_LEN);
+	make_id(ids[2], 4242);
+	CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ids, 3), 0);
+	CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ids, 3), 0);
+	CHECK_EQ(store_queue_stats(st, "peer-a", &count, NULL), 0);
+	CHECK_EQ(count, 8);
+	CHECK_EQ(store_queue_stats(st, "peer-b", &count, NULL), 0);
+	CHECK_EQ(count, 6);
+	CHECK_EQ(store_queue_fetch(st, "peer-a", 0, 1, SIZE_MAX, e, &n), 0);
+	CHECK_EQ(e[0].seq, it[2].seq);
+	store_entries_free(e, n);
+
+	/* Purge one, then all. */
+	uint64_t removed = 0;
+	CHECK_EQ(store_queue_purge(st, "peer-a", t[2].id, &removed), 0);
+	CHECK_EQ(removed, 1);
+	CHECK_EQ(store_queue_purge(st, "peer-a", t[2].id, &removed), 0);
+	CHECK_EQ(removed, 0);
+	CHECK_EQ(store_queue_purge(st, "peer-a", NULL, &removed), 0);
+	CHECK_EQ(removed, 7);
+	CHECK_EQ(store_queue_stats(st, "peer-a", &count, NULL), 0);
+	CHECK_EQ(count, 0);
+	CHECK_EQ(store_queue_stats(st, "peer-b", &count, NULL), 0);
+	CHECK_EQ(count, 6);
+
+	/* Expiry: drops only what was queued before the cutoff, per peer. */
+	sleep_ms(5);
+	int64_t cutoff = util_now_ms();
+	sleep_ms(5);
+	for (uint32_t i = 0; i < 3; i++)
+		fill(&it[i], &t[i], 200 + i, "list-a", NULL, two_peers, 2, 0);
+	CHECK_EQ(store_put(st, it, 3), 0);
+	struct expire_seen x = { 0 };
+	CHECK_EQ(store_queue_expire(st, cutoff, expire_cb, &x), 0);
+	CHECK_EQ(x.calls, 1);
+	CHECK_STR(x.peer[0], "peer-b");
+	CHECK_EQ(x.n[0], 6);
+	CHECK_EQ(store_queue_stats(st, "peer-a", &count, &oldest), 0);
+	CHECK_EQ(count, 3);
+	CHECK(oldest > cutoff);
+	CHECK_EQ(store_queue_stats(st, "peer-b", &count, NULL), 0);
+	CHECK_EQ(count, 3);
+	memset(&x, 0, sizeof(x));
+	CHECK_EQ(store_queue_expire(st, cutoff, expire_cb, &x), 0);
+	CHECK_EQ(x.calls, 0);
+	CHECK_EQ(store_queue_expire(st, util_now_ms() + 1, expire_cb, &x), 0);
+	CHECK_EQ(x.calls, 2);
+	CHECK_STR(x.peer[0], "peer-a");
+	CHECK_EQ(x.n[0], 3);
+	CHECK_STR(x.peer[1], "peer-b");
+	CHECK_EQ(x.n[1], 3);
+	store_close(st);
+}
+
+static int fetch_seqs(struct il_store *st, const char *list, int64_t now, size_t max_n,
+		      const int64_t *skip, size_t n_skip, int64_t *seqs)
+{
+	struct store_entry e[16];
+	size_t n = 0;
+	if (max_n > 16)
+		max_n = 16;
+	int r = store_deliver_fetch(st, list, now, max_n, skip, n_skip, e, &n);
+	if (r)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		seqs[i] = e[i].seq;
+	store_entries_free(e, n);
+	return (int)n;
+}
+
+static void test_deliver(void)
+{
+	const char *dir = new_dir("deliver");
+	struct il_store *st = open_ok(dir);
+	struct titem t[6];
+	struct store_item it[6];
+	for (uint32_t i = 0; i < 6; i++)
+		fill(&it[i], &t[i], 300 + i, i < 5 ? "list-a" : "list-b", NULL, NULL, 0, 1);
+	CHECK_EQ(store_put(st, it, 6), 0);
+	int64_t s0 = it[0].seq, s1 = it[1].seq, s2 = it[2].seq, s3 = it[3].seq, s4 = it[4].seq;
+
+	struct store_entry e[8];
+	size_t n = 0;
+	int64_t now = util_now_ms();
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now, 8, NULL, 0, e, &n), 0);
+	CHECK_EQ(n, 5);
+	CHECK_EQ(e[0].seq, s0);
+	CHECK(memcmp(e[0].id, t[0].id, IL_SHA256_LEN) == 0);
+	CHECK_EQ(e[0].blob_len, it[0].blob_len);
+	CHECK(memcmp(e[0].blob, t[0].blob, e[0].blob_len) == 0);
+	CHECK_EQ(e[0].attempts, 0);
+	CHECK(e[0].last_error == NULL);
+	CHECK(e[0].queued_ms > 0);
+	store_entries_free(e, n);
+
+	/* The in-flight set is skipped, and the limit still fills up. */
+	int64_t seqs[16];
+	int64_t skip[] = { s0, s2 };
+	CHECK_EQ(fetch_seqs(st, "list-a", now, 2, skip, 2, seqs), 2);
+	CHECK_EQ(seqs[0], s1);
+	CHECK_EQ(seqs[1], s3);
+	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, skip, 2, seqs), 3);
+
+	/* Done: never fetched again. */
+	int64_t done[] = { s0, s1 };
+	CHECK_EQ(store_deliver_done(st, "list-a", done, 2), 0);
+	CHECK_EQ(store_deliver_done(st, "list-a", done, 2), 0);   /* idempotent */
+	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, NULL, 0, seqs), 3);
+	CHECK_EQ(seqs[0], s2);
+
+	/* Defer: not due before next_try, then due with the error and count. */
+	CHECK_EQ(store_deliver_defer(st, "list-a", s2, now + 60000, "451 try later"), 0);
+	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, NULL, 0, seqs), 2);
+	CHECK_EQ(seqs[0], s3);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now + 60000, 1, NULL, 0, e, &n), 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(e[0].seq, s2);
+	CHECK_EQ(e[0].attempts, 1);
+	CHECK_STR(e[0].last_error, "451 try later");
+	store_entries_free(e, n);
+	CHECK_EQ(store_deliver_defer(st, "list-a", s0, now, "x"), -ENOENT);  /* done */
+
+	/* Park: listed as failed, not fetched. */
+	CHECK_EQ(store_deliver_park(st, "list-a", s3, "550 no such list"), 0);
+	CHECK_EQ(store_deliver_park(st, "list-a", s3, "again"), -ENOENT);
+	CHECK_EQ(store_deliver_park(st, "list-a", s4, "550 too big"), 0);
+	CHECK_EQ(fetch_seqs(st, "list-a", now + 60000, 16, NULL, 0, seqs), 1);
+	CHECK_EQ(seqs[0], s2);
+	uint64_t pending = 0, failed = 0;
+	CHECK_EQ(store_deliver_stats(st, "list-a", &pending, &failed), 0);
+	CHECK_EQ(pending, 1);
+	CHECK_EQ(failed, 2);
+	CHECK_EQ(store_deliver_stats(st, "list-b", &pending, &failed), 0);
+	CHECK_EQ(pending, 1);
+	CHECK_EQ(failed, 0);
+	CHECK_EQ(store_deliver_failed(st, "list-a", 8, e, &n), 0);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(e[0].seq, s3);
+	CHECK_EQ(e[0].attempts, 1);
+	CHECK_STR(e[0].last_error, "550 no such list");
+	CHECK(memcmp(e[1].id, t[4].id, IL_SHA256_LEN) == 0);
+	store_entries_free(e, n);
+	CHECK_EQ(store_deliver_failed(st, "list-a", 1, e, &n), 0);
+	CHECK_EQ(n, 1);
+	store_entries_free(e, n);
+
+	/* Closed and reopened: done stays done, deferred stays deferred,
+	 * parked stays parked. */
+	store_close(st);
+	st = open_ok(dir);
+	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, NULL, 0, seqs), 0);
+	CHECK_EQ(fetch_seqs(st, "list-a", now + 60000, 16, NULL, 0, seqs), 1);
+	CHECK_EQ(store_deliver_stats(st, "list-a", &pending, &failed), 0);
+	CHECK_EQ(failed, 2);
+
+	/* Retry one by id, then all. */
+	uint64_t count = 0;
+	CHECK_EQ(store_deliver_retry(st, "list-a", t[3].id, &count), 0);
+	CHECK_EQ(count, 1);
+	CHECK_EQ(store_deliver_retry(st, "list-a", t[3].id, &count), 0);
+	CHECK_EQ(count, 0);
+	CHECK_EQ(store_deliver_retry(st, "list-b", t[4].id, &count), 0);  /* other list */
+	CHECK_EQ(count, 0);
+	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, NULL, 0, seqs), 1);
+	CHECK_EQ(seqs[0], s3);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now, 1, NULL, 0, e, &n), 0);
+	CHECK_EQ(e[0].attempts, 0);          /* a retry starts a fresh backoff */
+	store_entries_free(e, n);
+	CHECK_EQ(store_deliver_retry(st, "list-a", NULL, &count), 0);
+	CHECK_EQ(count, 1);
+	CHECK_EQ(store_deliver_stats(st, "list-a", &pending, &failed), 0);
+	CHECK_EQ(pending, 3);
+	CHECK_EQ(failed, 0);
+	int64_t rest[] = { s2, s3, s4 };
+	CHECK_EQ(store_deliver_done(st, "list-a", rest, 3), 0);
+	store_close(st);
+	st = open_ok(dir);
+	CHECK_EQ(fetch_seqs(st, "list-a", INT64_MAX, 16, NULL, 0, seqs), 0);
+	CHECK_EQ(fetch_seqs(st, "list-b", INT64_MAX, 16, NULL, 0, seqs), 1);
+	store_close(st);
+}
+
+static void test_prune(void)
+{
+	struct il_store *st = open_ok(new_dir("prune"));
+	int64_t seq[6];
+	CHECK_EQ(put1(st, 1, "l", "<1@x>", NULL, 0, 0, NULL, &seq[1]), 0);  /* unreferenced */
+	CHECK_EQ(put1(st, 2, "l", NULL, one_peer, 1, 0, NULL, &seq[2]), 0); /* queued */
+	CHECK_EQ(put1(st, 3, "l", NULL, NULL, 0, 1, NULL, &seq[3]), 0);     /* pending */
+	CHECK_EQ(put1(st, 4, "l", NULL, NULL, 0, 1, NULL, &seq[4]), 0);     /* parked */
+	CHECK_EQ(put1(st, 5, "l", NULL, NULL, 0, 1, NULL, &seq[5]), 0);     /* delivered */
+	CHECK_EQ(store_deliver_park(st, "l", seq[4], "550"), 0);
+	CHECK_EQ(store_deliver_done(st, "l", &seq[5], 1), 0);
+
+	uint64_t removed = 9;
+	CHECK_EQ(store_prune(st, util_now_ms() - 60000, &removed), 0);   /* all too young */
+	CHECK_EQ(removed, 0);
+	sleep_ms(2);
+	int64_t cutoff = util_now_ms();
+	sleep_ms(2);
+	CHECK_EQ(put1(st, 6, "l", NULL, NULL, 0, 0, NULL, NULL), 0);      /* after cutoff */
+	CHECK_EQ(store_prune(st, cutoff, &removed), 0);
+	CHECK_EQ(removed, 2);
+	uint8_t id[IL_SHA256_LEN];
+	for (uint32_t i = 1; i <= 6; i++) {
+		make_id(id, i);
+		CHECK_EQ(store_has_id(st, id), i == 1 || i == 5 ? 0 : 1);
+	}
+	/* Its list + Message-ID is free again once the message is gone. */
+	CHECK_EQ(store_find_msgid(st, "l", "<1@x>", id), 0);
+	uint64_t msgs = 0;
+	CHECK_EQ(store_size(st, &msgs, NULL), 0);
+	CHECK_EQ(msgs, 4);
+
+	/* A pruned seq is never handed out again (peers' cursors rely on it). */
+	int64_t s7 = 0;
+	CHECK_EQ(store_prune(st, INT64_MAX, &removed), 0);
+	CHECK_EQ(removed, 1);                                 /* message 6 */
+	CHECK_EQ(put1(st, 7, "l", NULL, NULL, 0, 0, NULL, &s7), 0);
+	CHECK(s7 > seq[5] + 1);
+	store_close(st);
+}
+
+static void test_reopen_backup(void)
+{
+	const char *dir = new_dir("persist");
+	struct il_store *st = open_ok(dir);
+	struct titem t[4];
+	struct store_item it[4];
+	for (uint32_t i = 0; i < 4; i++)
+		fill(&it[i], &t[i], 400 + i, "list-p", "<p@x>", two_peers, 2, 1);
+	snprintf(t[1].msgid, sizeof(t[1].msgid), "<p1@x>");
+	snprintf(t[2].msgid, sizeof(t[2].msgid), "<p2@x>");
+	it[3].message_id = NULL;
+	CHECK_EQ(store_put(st, it, 4), 0);
+	CHECK_EQ(store_deliver_park(st, "list-p", it[1].seq, "550 nope"), 0);
+	CHECK_EQ(store_queue_ack(st, "peer-b", (const uint8_t(*)[IL_SHA256_LEN])t[0].id, 1), 0);
+
+	/* Backup refuses an existing path, then copies. */
+	char bdir[512], bpath[600];
+	snprintf(bdir, sizeof(bdir), "%s/backup", tmp_root);
+	CHECK_EQ(util_mkdirs(bdir, 0700), 0);
+	snprintf(bpath, sizeof(bpath), "%s/%s", bdir, IL_STORE_FILE);
+	char err[256];
+	CHECK_EQ(store_backup(st, bdir, err, sizeof(err)), -EEXIST);
+	CHECK(strstr(err, "backup") != NULL);
+	CHECK_EQ(store_backup(st, bpath, err, sizeof(err)), 0);
+	struct stat sb;
+	CHECK_EQ(stat(bpath, &sb), 0);
+	CHECK_EQ(sb.st_mode & 0777, 0600);
+	CHECK_EQ(store_backup(st, bpath, err, sizeof(err)), -EEXIST);
+	store_close(st);
+
+	for (int pass = 0; pass < 2; pass++) {
+		st = open_ok(pass == 0 ? dir : bdir);
+		uint64_t msgs = 0, count = 0, pending = 0, failed = 0;
+		CHECK_EQ(store_size(st, &msgs, NULL), 0);
+		CHECK_EQ(msgs, 4);
+		for (int i = 0; i < 4; i++)
+			CHECK_EQ(store_has_id(st, t[i].id), 1);
+		uint8_t id[IL_SHA256_LEN];
+		CHECK_EQ(store_find_msgid(st, "list-p", "<p2@x>", id), 1);
+		CHECK(memcmp(id, t[2].id, IL_SHA256_LEN) == 0);
+		CHECK_EQ(store_queue_stats(st, "peer-a", &count, NULL), 0);
+		CHECK_EQ(count, 4);
+		CHECK_EQ(store_queue_stats(st, "peer-b", &count, NULL), 0);
+		CHECK_EQ(count, 3);
+		CHECK_EQ(store_deliver_stats(st, "list-p", &pending, &failed), 0);
+		CHECK_EQ(pending, 3);
+		CHECK_EQ(failed, 1);
+		struct store_entry e[4];
+		size_t n = 0;
+		CHECK_EQ(store_queue_fetch(st, "peer-b", 0, 4, SIZE_MAX, e, &n), 0);
+		CHECK_EQ(n, 3);
+		CHECK_EQ(e[0].seq, it[1].seq);
+		CHECK(memcmp(e[0].blob, t[1].blob, e[0].blob_len) == 0);
+		store_entries_free(e, n);
+		/* Sequence numbers continue after the stored ones. */
+		int64_t seq = 0;
+		CHECK_EQ(put1(st, 500 + pass, "list-p", NULL, NULL, 0, 0, NULL, &seq), 0);
+		CHECK(seq > it[3].seq);
+		store_close(st);
+	}
+}
+
+/*
+ * Durability: a child puts 1000 messages in batches and reports each batch
+ * after store_put returned; the parent kills it with SIGKILL mid-stream. Every
+ * reported message must be there after a reopen. (A kill leaves the page
+ * cache intact, so this proves atomicity and that nothing waits in our
+ * buffers; the fsync half is synchronous=FULL, see docs/store.md.)
+ */
+static void test_durability(void)
+{
+	const char *dir = new_dir("crash");
+	enum { TOTAL = 1000, BATCH = 10, KILL_AFTER = 300 };
+	int pfd[2];
+	CHECK_EQ(pipe(pfd), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pfd[0]);
+		struct il_store *st = open_ok(dir);
+		for (uint32_t done = 0; done < TOTAL; done += BATCH) {
+			struct titem t[BATCH];
+			struct store_item it[BATCH];
+			for (uint32_t i = 0; i < BATCH; i++)
+				fill(&it[i], &t[i], done + i, "list-d", NULL, one_peer, 1, 1);
+			if (store_put(st, it, BATCH) != 0)
+				_exit(3);
+			uint32_t acked = done + BATCH;
+			if (write(pfd[1], &acked, sizeof(acked)) != sizeof(acked))
+				_exit(4);
+		}
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	close(pfd[1]);
+	uint32_t acked = 0, v;
+	int killed = 0;
+	while (read(pfd[0], &v, sizeof(v)) == sizeof(v)) {
+		acked = v;
+		if (!killed && acked >= KILL_AFTER) {
+			kill(pid, SIGKILL);
+			killed = 1;
+		}
+	}
+	close(pfd[0]);
+	int status = 0;
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK(acked >= KILL_AFTER && acked < TOTAL);
+
+	struct il_store *st = open_ok(dir);
+	uint8_t id[IL_SHA256_LEN];
+	uint32_t missing = 0;
+	for (uint32_t i = 0; i < acked; i++) {
+		make_id(id, i);
+		if (store_has_id(st, id) != 1)
+			missing++;
+	}
+	CHECK_EQ(missing, 0);
+	/* Whole batches only: what is there beyond the last report is complete. */
+	uint64_t msgs = 0, q = 0, pending = 0;
+	CHECK_EQ(store_size(st, &msgs, NULL), 0);
+	CHECK_EQ(msgs % BATCH, 0);
+	CHECK(msgs >= acked);
+	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
+	CHECK_EQ(store_deliver_stats(st, "list-d", &pending, NULL), 0);
+	CHECK_EQ(q, msgs);
+	CHECK_EQ(pending, msgs);
+	fprintf(stderr, "test_store: durability: killed after %u acked, %llu stored\n", acked,
+		(unsigned long long)msgs);
+	store_close(st);
+}
+
+/* Rates for the relay's hot paths; printed, never asserted (machines vary). */
+static void bench(void)
+{
+	enum { BATCH = 256, BATCHES = 40, BLOB = 2560 };
+	struct il_store *st = open_ok(new_dir("bench"));
+	static uint8_t ids[BATCH * BATCHES][IL_SHA256_LEN];
+	static char msgids[BATCH * BATCHES][40];
+	static uint8_t blob[BLOB];
+	util_random(blob, sizeof(blob));
+	struct store_item it[BATCH];
+
+	int64_t t0 = util_mono_ms();
+	for (int b = 0; b < BATCHES; b++) {
+		for (int i = 0; i < BATCH; i++) {
+			int k = b * BATCH + i;
+			util_random(ids[k], IL_SHA256_LEN);
+			snprintf(msgids[k], sizeof(msgids[k]), "<%d.bench@example.org>", k);
+			it[i] = (struct store_item){ .id = ids[k], .list = "bench", .message_id = msgids[k],
+						     .origin = "o", .blob = blob, .blob_len = BLOB,
+						     .peers = one_peer, .n_peers = 1, .deliver = 1 };
+		}
+		CHECK_EQ(store_put(st, it, BATCH), 0);
+	}
+	int64_t t1 = util_mono_ms();
+	double put_rate = BATCH * BATCHES * 1000.0 / (double)(t1 - t0 ? t1 - t0 : 1);
+
+	static struct store_entry e[BATCH];
+	size_t n, total = 0;
+	int64_t after = 0;
+	for (;;) {
+		CHECK_EQ(store_queue_fetch(st, "peer-a", after, BATCH, SIZE_MAX, e, &n), 0);
+		if (n == 0)
+			break;
+		uint8_t (*ack)[IL_SHA256_LEN] = malloc(n * IL_SHA256_LEN);
+		for (size_t i = 0; i < n; i++)
+			memcpy(ack[i], e[i].id, IL_SHA256_LEN);
+		after = e[n - 1].seq;
+		store_entries_free(e, n);
+		CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ack, n), 0);
+		free(ack);
+		total += n;
+	}
+	int64_t t2 = util_mono_ms();
+	CHECK_EQ(total, BATCH * BATCHES);
+	double q_rate = (double)total * 1000.0 / (double)(t2 - t1 ? t2 - t1 : 1);
+
+	total = 0;
+	for (;;) {
+		CHECK_EQ(store_deliver_fetch(st, "bench", util_now_ms(), BATCH, NULL, 0, e, &n), 0);
+		if (n == 0)
+			break;
+		int64_t seqs[BATCH];
+		for (size_t i = 0; i < n; i++)
+			seqs[i] = e[i].seq;
+		store_entries_free(e, n);
+		CHECK_EQ(store_deliver_done(st, "bench", seqs, n), 0);
+		total += n;
+	}
+	int64_t t3 = util_mono_ms();
+	CHECK_EQ(total, BATCH * BATCHES);
+	double d_rate = (double)total * 1000.0 / (double)(t3 - t2 ? t3 - t2 : 1);
+	fprintf(stderr,
+		"test_store: bench %d x %d items of %d B, synchronous=FULL: put %.0f items/s,"
+		" queue fetch+ack %.0f items/s, deliver fetch+done %.0f items/s\n",
+		BATCHES, BATCH, BLOB, put_rate, q_rate, d_rate);
+	store_close(st);
+}
+
+int main(void)
+{
+	tmp_root = check_tmpdir();
+	test_open();
+	test_newer();
+	test_put();
+	test_put_rollback();
+	test_queue();
+	test_deliver();
+	test_prune();
+	test_reopen_backup();
+	test_durability();
+	bench();
+	return check_done("test_store");
+}

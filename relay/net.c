@@ -1,0 +1,419 @@
+/*
+ * net.c — nng sockets and TLS for peering, and the hand-off of nng's
+ * callbacks to the loop.
+ *
+ * nng runs aio completions and pipe notifications on its own threads. Those
+ * only allocate an event, append it to a mutex-protected list and call
+ * uv_async_send (which coalesces wake-ups); net_drain() on the loop takes the
+ * whole list and runs the handlers. Nothing else crosses threads.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "il/error.h"
+#include "il/log.h"
+#include "il/util.h"
+#include "net.h"
+
+void net_post(struct net *n, struct ev *e)
+{
+	pthread_mutex_lock(&n->mu);
+	if (n->tail)
+		n->tail->next = e;
+	else
+		n->head = e;
+	n->tail = e;
+	pthread_mutex_unlock(&n->mu);
+	uv_async_send(&n->async);
+}
+
+void net_aio_cb(void *arg)
+{
+	struct aio_owner *o = arg;
+	struct ev *e = calloc(1, sizeof(*e));
+	IL_ASSERT(e);   /* losing a completion would wedge a session forever */
+	e->kind = EV_AIO;
+	e->owner = o;
+	e->result = nng_aio_result(o->aio);
+	net_post(o->net, e);
+}
+
+static void pipe_cb(nng_pipe pipe, nng_pipe_ev what, void *arg)
+{
+	struct peer *p = arg;   /* NULL for the listener socket */
+	struct net *n = p ? p->r->net : NULL;
+	if (!n) {
+		/* The listener socket registered its net as arg via a tagged peer. */
+		return;
+	}
+	struct ev *e = calloc(1, sizeof(*e));
+	IL_ASSERT(e);
+	e->kind = what == NNG_PIPE_EV_ADD_POST ? EV_PIPE_ADD : EV_PIPE_REM;
+	e->peer = p;
+	e->pipe = nng_pipe_id(pipe);
+	net_post(n, e);
+}
+
+static struct net *listener_net;        /* one listener per process */
+
+static void rep_pipe_cb(nng_pipe pipe, nng_pipe_ev what, void *arg)
+{
+	(void)arg;
+	if (what != NNG_PIPE_EV_REM_POST || !listener_net)
+		return;
+	struct ev *e = calloc(1, sizeof(*e));
+	IL_ASSERT(e);
+	e->kind = EV_PIPE_REM;
+	e->pipe = nng_pipe_id(pipe);
+	net_post(listener_net, e);
+}
+
+static void net_drain(uv_async_t *h)
+{
+	struct net *n = h->data;
+	pthread_mutex_lock(&n->mu);
+	struct ev *e = n->head;
+	n->head = n->tail = NULL;
+	pthread_mutex_unlock(&n->mu);
+	while (e) {
+		struct ev *next = e->next;
+		switch (e->kind) {
+		case EV_AIO:
+			e->owner->on_done(e->owner, e->result);
+			break;
+		case EV_PIPE_ADD:
+			if (e->peer)
+				session_dialer_up(e->peer, e->pipe);
+			break;
+		case EV_PIPE_REM:
+			if (e->peer)
+				session_dialer_down(e->peer, e->pipe);
+			else
+				session_rep_pipe_removed(n->r, e->pipe);
+			break;
+		}
+		free(e);
+		e = next;
+	}
+}
+
+static int read_pem(const char *path, char **out)
+{
+	uint8_t *buf;
+	size_t len;
+	int e = util_read_file(path, 1 << 20, &buf, &len);
+	if (e < 0)
+		return e;
+	*out = (char *)buf;
+	return 0;
+}
+
+/* Our certificate and key, and the pinned certificates as trust anchors. */
+static int tls_config(struct relay *r, nng_tls_mode mode, const char *server_name,
+		      const char *const *ca_paths, size_t n_ca, nng_tls_config **out, char *err,
+		      size_t errlen)
+{
+	nng_tls_config *tc = NULL;
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	size_t ca_len = 0;
+	int e = nng_tls_config_alloc(&tc, mode);
+	if (e)
+		goto nng_fail;
+	if ((e = read_pem(r->cfg->tls_cert.s, &cert)) < 0 || (e = read_pem(r->cfg->tls_key.s, &key)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n_ca; i++) {
+		char *one;
+		if ((e = read_pem(ca_paths[i], &one)) < 0)
+			goto fail;
+		size_t l = strlen(one);
+		char *nca = realloc(ca, ca_len + l + 2);
+		if (!nca) {
+			free(one);
+			e = -ENOMEM;
+			goto fail;
+		}
+		ca = nca;
+		memcpy(ca + ca_len, one, l);
+		ca_len += l;
+		ca[ca_len++] = '\n';
+		ca[ca_len] = 0;
+		free(one);
+	}
+	if ((e = nng_tls_config_version(tc, NNG_TLS_1_2, NNG_TLS_1_2)))
+		goto nng_fail;
+	if ((e = nng_tls_config_own_cert(tc, cert, key, NULL)))
+		goto nng_fail;
+	if (ca && (e = nng_tls_config_ca_chain(tc, ca, NULL)))
+		goto nng_fail;
+	if (server_name && (e = nng_tls_config_server_name(tc, server_name)))
+		goto nng_fail;
+	if ((e = nng_tls_config_auth_mode(tc, NNG_TLS_AUTH_MODE_REQUIRED)))
+		goto nng_fail;
+	free(cert);
+	free(key);
+	free(ca);
+	*out = tc;
+	return 0;
+nng_fail:
+	snprintf(err, errlen, "tls: %s", nng_strerror(e));
+	e = il_from_nng(e);
+	goto out;
+fail:
+	snprintf(err, errlen, "tls: reading keys: %s", il_strerror(e));
+out:
+	if (tc)
+		nng_tls_config_free(tc);
+	free(cert);
+	free(key);
+	free(ca);
+	return e;
+}
+
+static int slot_init(struct net *n, struct req_slot *s, struct peer *p, enum req_kind kind,
+		     aio_handler h)
+{
+	s->o.net = n;
+	s->o.on_done = h;
+	s->p = p;
+	s->kind = kind;
+	int e = nng_aio_alloc(&s->o.aio, net_aio_cb, &s->o);
+	if (e)
+		return il_from_nng(e);
+	e = nng_ctx_open(&s->ctx, p->req);
+	return e ? il_from_nng(e) : 0;
+}
+
+void session_req_done(struct aio_owner *o, int result);
+
+int peer_dial_start(struct peer *p)
+{
+	struct relay *r = p->r;
+	char err[256];
+	const char *ca[1] = { p->conf->tls_cert.s };
+	int e = nng_req0_open(&p->req);
+	if (e)
+		return il_from_nng(e);
+	nng_socket_set_ms(p->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_size(p->req, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
+	nng_pipe_notify(p->req, NNG_PIPE_EV_ADD_POST, pipe_cb, p);
+	nng_pipe_notify(p->req, NNG_PIPE_EV_REM_POST, pipe_cb, p);
+	if ((e = tls_config(r, NNG_TLS_MODE_CLIENT, p->id, ca, 1, &p->tls, err, sizeof(err))) < 0) {
+		log_err("peer", "tls_setup_failed", "peer=%s err=%s", p->id, log_q(err));
+		goto fail;
+	}
+	if ((e = nng_dialer_create(&p->dialer, p->req, p->conf->url.s)) ||
+	    (e = nng_dialer_set_ptr(p->dialer, NNG_OPT_TLS_CONFIG, p->tls))) {
+		e = il_from_nng(e);
+		goto fail;
+	}
+	/* nng backs off exponentially between these; the random start spreads
+	 * the reconnects of relays that lost a peer at the same moment. */
+	uint16_t jitter;
+	util_random(&jitter, sizeof(jitter));
+	nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMINT, 200 + jitter % 300);
+	nng_dialer_set_ms(p->dialer, NNG_OPT_RECONNMAXT, 20000 + jitter % 10000);
+	struct net *n = r->net;
+	if ((e = slot_init(n, &p->hello, p, SLOT_HELLO, session_req_done)) < 0 ||
+	    (e = slot_init(n, &p->pull, p, SLOT_PULL, session_req_done)) < 0)
+		goto fail;
+	for (int i = 0; i < PUSH_WINDOW; i++)
+		if ((e = slot_init(n, &p->push[i], p, SLOT_PUSH, session_req_done)) < 0)
+			goto fail;
+	if ((e = nng_dialer_start(p->dialer, NNG_FLAG_NONBLOCK))) {
+		e = il_from_nng(e);
+		goto fail;
+	}
+	p->dials = 1;
+	log_info("peer", "dialing", "peer=%s url=%s", p->id, p->conf->url.s);
+	return 0;
+fail:
+	log_err("peer", "dial_setup_failed", "peer=%s err=%s", p->id, log_q(il_strerror(e)));
+	return e;
+}
+
+static void slot_fini(struct req_slot *s)
+{
+	if (s->o.aio) {
+		nng_aio_stop(s->o.aio);
+		nng_aio_free(s->o.aio);
+		s->o.aio = NULL;
+	}
+	free(s->seqs);
+	free(s->ids);
+	s->seqs = NULL;
+	s->ids = NULL;
+}
+
+void peer_dial_stop(struct peer *p)
+{
+	if (!p->dials)
+		return;
+	nng_close(p->req);      /* closes the dialer and its pipes, aborts the aios */
+	slot_fini(&p->hello);
+	slot_fini(&p->pull);
+	for (int i = 0; i < PUSH_WINDOW; i++)
+		slot_fini(&p->push[i]);
+	if (p->tls)
+		nng_tls_config_free(p->tls);
+	p->tls = NULL;
+	p->dials = 0;
+	p->dstate = 0;
+}
+
+static int listener_start(struct relay *r, char *err, size_t errlen)
+{
+	struct net *n = r->net;
+	const char **cas = calloc(r->cfg->n_peers + 1, sizeof(*cas));
+	int e = -ENOMEM;
+	if (!cas)
+		return e;
+	for (size_t i = 0; i < r->cfg->n_peers; i++)
+		cas[i] = r->cfg->peers[i].tls_cert.s;
+	if ((e = nng_rep0_open(&n->rep))) {
+		e = il_from_nng(e);
+		goto out;
+	}
+	nng_socket_set_size(n->rep, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
+	listener_net = n;
+	nng_pipe_notify(n->rep, NNG_PIPE_EV_REM_POST, rep_pipe_cb, NULL);
+	if ((e = tls_config(r, NNG_TLS_MODE_SERVER, NULL, cas, r->cfg->n_peers, &n->ltls, err, errlen)) < 0)
+		goto out;
+	if ((e = nng_listener_create(&n->listener, n->rep, r->cfg->listen.s)) ||
+	    (e = nng_listener_set_ptr(n->listener, NNG_OPT_TLS_CONFIG, n->ltls)) ||
+	    (e = nng_listener_start(n->listener, 0))) {
+		snprintf(err, errlen, "listen %s: %s", r->cfg->listen.s, nng_strerror(e));
+		e = il_from_nng(e);
+		goto out;
+	}
+	n->listening = 1;
+	/* A held long-poll occupies a context per peer; the rest serve pushes. */
+	n->n_rctx = 2 * r->cfg->n_peers + 4 * PUSH_WINDOW;
+	n->rctx = calloc(n->n_rctx, sizeof(*n->rctx));
+	if (!n->rctx) {
+		e = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n->n_rctx; i++) {
+		struct rep_ctx *rc = &n->rctx[i];
+		rc->o.net = n;
+		rc->o.on_done = NULL;   /* set by rep_recv */
+		if ((e = nng_aio_alloc(&rc->o.aio, net_aio_cb, &rc->o)) ||
+		    (e = nng_ctx_open(&rc->ctx, n->rep))) {
+			e = il_from_nng(e);
+			goto out;
+		}
+		rep_recv(rc);
+	}
+	log_info("peer", "listening", "url=%s peers=%zu", r->cfg->listen.s, r->cfg->n_peers);
+	e = 0;
+out:
+	free(cas);
+	return e;
+}
+
+int net_start(struct relay *r, char *err, size_t errlen)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->r = r;
+	r->net = n;
+	pthread_mutex_init(&n->mu, NULL);
+	uv_async_init(r->loop, &n->async, net_drain);
+	n->async.data = n;
+	r->peers = calloc(r->cfg->n_peers + 1, sizeof(*r->peers));
+	if (!r->peers)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->cfg->n_peers; i++) {
+		struct peer *p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		p->r = r;
+		p->conf = &r->cfg->peers[i];
+		snprintf(p->id, sizeof(p->id), "%s", p->conf->id);
+		r->peers[r->n_peers++] = p;
+	}
+	int e = 0;
+	if (r->cfg->listen.s && (e = listener_start(r, err, errlen)) < 0)
+		return e;
+	/* A peer we cannot dial (bad address, dead host) never stops the others. */
+	for (size_t i = 0; i < r->n_peers; i++)
+		if (r->peers[i]->conf->url.s)
+			peer_dial_start(r->peers[i]);
+	return 0;
+}
+
+static void async_closed(uv_handle_t *h)
+{
+	struct net *n = h->data;
+	struct ev *e = n->head;
+	while (e) {
+		struct ev *next = e->next;
+		free(e);
+		e = next;
+	}
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+}
+
+void net_stop(struct relay *r)
+{
+	struct net *n = r->net;
+	if (!n)
+		return;
+	for (size_t i = 0; i < r->n_peers; i++)
+		peer_dial_stop(r->peers[i]);
+	if (n->listening) {
+		nng_close(n->rep);
+		for (size_t i = 0; i < n->n_rctx; i++) {
+			if (n->rctx[i].o.aio) {
+				nng_aio_stop(n->rctx[i].o.aio);
+				nng_aio_free(n->rctx[i].o.aio);
+			}
+		}
+		nng_tls_config_free(n->ltls);
+	}
+	listener_net = NULL;
+	free(n->rctx);
+	for (size_t i = 0; i < r->n_peers; i++) {
+		free(r->peers[i]->ob.seqs);
+		free(r->peers[i]->ob.ids);
+		free(r->peers[i]->pull_results);
+		free(r->peers[i]);
+	}
+	free(r->peers);
+	r->peers = NULL;
+	r->n_peers = 0;
+	r->net = NULL;
+	uv_close((uv_handle_t *)&n->async, async_closed);
+}
+
+const char *peer_id(const struct peer *p) { return p->id; }
+void peer_count_rejected(struct peer *p, uint64_t n) { p->rejected += n; }
+void peer_count_received(struct peer *p, uint64_t n) { p->received += n; }
+
+void peer_get_stats(const struct peer *p, struct peer_stats *s)
+{
+	s->connected = p->dstate == 2 || p->in_pipe != 0;
+	s->connects = p->connects;
+	s->sent = p->sent;
+	s->received = p->received;
+	s->rejected = p->rejected;
+	s->last_seen_ms = p->last_seen_ms;
+	s->connected_since_ms = s->connected ? p->connected_since_ms : 0;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", p->last_error);
+}
+
+void peer_set_error(struct peer *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+	va_end(ap);
+}

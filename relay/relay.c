@@ -1,0 +1,103 @@
+/*
+ * relay.c — the daemon's shared state: trust snapshots (config + public
+ * keys), lookups, the periodic tick (queue expiry, pruning, nonce cache) and
+ * signal handling.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "il/error.h"
+#include "il/log.h"
+#include "il/util.h"
+#include "relay.h"
+
+static int add_keys(struct trust_entry *te, const char *id, const struct il_cval *paths, size_t n,
+		    const char *cfgpath, char *err, size_t errlen)
+{
+	snprintf(te->id, sizeof(te->id), "%s", id);
+	te->keys = calloc(n, sizeof(*te->keys));
+	if (!te->keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		char why[256];
+		int e = keys_load_public(paths[i].s, &te->keys[i], why, sizeof(why));
+		if (e < 0) {
+			snprintf(err, errlen, "%s:%d: sign_pub: %s: %s", cfgpath, paths[i].line,
+				 paths[i].s, why);
+			return e;
+		}
+		te->n_keys++;
+	}
+	return 0;
+}
+
+struct trust *trust_new(struct il_config *cfg, char *err, size_t errlen)
+{
+	struct trust *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->refs = 1;
+	t->cfg = cfg;
+	t->entries = calloc(cfg->n_peers + cfg->n_origins + 1, sizeof(*t->entries));
+	if (!t->entries)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (add_keys(&t->entries[t->n++], cfg->peers[i].id, cfg->peers[i].sign_pub,
+			     cfg->peers[i].n_sign_pub, cfg->path, err, errlen) < 0)
+			goto fail;
+	for (size_t i = 0; i < cfg->n_origins; i++)
+		if (add_keys(&t->entries[t->n++], cfg->origins[i].id, cfg->origins[i].sign_pub,
+			     cfg->origins[i].n_sign_pub, cfg->path, err, errlen) < 0)
+			goto fail;
+	return t;
+fail:
+	t->cfg = NULL;  /* the caller still owns cfg on failure */
+	trust_release(t);
+	return NULL;
+}
+
+struct trust *trust_hold(struct trust *t)
+{
+	t->refs++;
+	return t;
+}
+
+void trust_release(struct trust *t)
+{
+	if (!t || --t->refs > 0)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		for (size_t k = 0; k < t->entries[i].n_keys; k++)
+			EVP_PKEY_free(t->entries[i].keys[k]);
+		free(t->entries[i].keys);
+	}
+	free(t->entries);
+	config_free(t->cfg);
+	free(t);
+}
+
+const struct trust_entry *trust_find(const struct trust *t, const char *id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (!strcmp(t->entries[i].id, id))
+			return &t->entries[i];
+	return NULL;
+}
+
+struct list_rt *relay_list(struct relay *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_lists; i++)
+		if (!strcmp(r->lists[i].conf->name, name))
+			return &r->lists[i];
+	return NULL;
+}
+
+struct peer *relay_peer(struct relay *r, const char *id)
+{
+	for (size_t i = 0; i < r->n_peers; i++)
+		if (!strcmp(peer_id(r->peers[i]), id))
+			return r->peers[i];
+	return NULL;
+}

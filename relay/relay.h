@@ -1,0 +1,164 @@
+/*
+ * relay.h — the daemon's state, owned by the loop thread.
+ *
+ * Threading rule (docs/architecture.md): everything in struct relay is read
+ * and written on the libuv loop thread only. nng completion callbacks run on
+ * nng's threads and only push an event onto net's locked queue and wake the
+ * loop with uv_async_send. Signature checks run on libuv's thread pool
+ * (uv_queue_work) over data the loop handed them and a held `trust`
+ * snapshot; their results come back in the after-work callback, on the loop.
+ * SQLite is touched only by the loop thread, through the store module.
+ */
+#ifndef IL_RELAY_H
+#define IL_RELAY_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "il/config.h"
+#include "il/envelope.h"
+#include "il/store.h"
+#include "wire.h"
+
+#define RELAY_STALE_FUTURE_MS (10 * 60 * 1000)
+#define RELAY_AUTH_WINDOW_MS (5 * 60 * 1000)
+
+/* Global counters, since start (names are the status JSON keys). */
+struct counters {
+	uint64_t accepted, duplicates, bad_signature, unknown_origin, auth_failed, loops,
+		too_large, stale, held_tlp, malformed, unknown_list, hop_limit, expired,
+		not_accepted, replays;
+};
+
+/* Keys and config shared with worker threads; freed when the last holder
+ * releases it (a reload may replace it while a verification runs). */
+struct trust {
+	int refs;                       /* loop thread only */
+	struct il_config *cfg;
+	size_t n;
+	struct trust_entry {
+		char id[IL_ID_MAX + 1];
+		EVP_PKEY **keys;
+		size_t n_keys;
+	} *entries;
+};
+struct trust *trust_new(struct il_config *cfg, char *err, size_t errlen);
+struct trust *trust_hold(struct trust *t);
+void trust_release(struct trust *t);
+const struct trust_entry *trust_find(const struct trust *t, const char *id);
+
+struct net;
+struct peer;
+struct status_srv;
+struct deliverer;
+
+/* Per-list runtime. */
+struct list_rt {
+	const struct il_list_conf *conf;
+	uint64_t ingested, delivered;
+	struct deliverer *dl;
+};
+
+struct relay {
+	uv_loop_t *loop;
+	struct il_config *cfg;          /* == trust->cfg */
+	struct trust *trust;
+	struct il_store *store;
+	EVP_PKEY *sign_key;
+	uint8_t boot[WIRE_BOOT_LEN];    /* random per start: requests name it */
+	int64_t started_ms;
+	struct counters c;
+	struct peer **peers;
+	size_t n_peers;
+	struct list_rt *lists;
+	size_t n_lists;
+	struct net *net;
+	struct status_srv *status;
+	struct nonce_cache *nonces;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t tick;
+	int stopping;
+	int verify_jobs;                /* in flight on the thread pool */
+};
+
+struct peer *relay_peer(struct relay *r, const char *id);
+struct list_rt *relay_list(struct relay *r, const char *name);
+void relay_stop(struct relay *r);
+
+/* --- accept.c: the intake of messages, local and from peers --- */
+
+/* One envelope under way from a peer. */
+struct rx_item {
+	const uint8_t *raw;             /* slice of the frame */
+	size_t raw_len;
+	struct il_envelope env;
+	char *message_id;
+	int result;                     /* enum wire_result; -1 while undecided */
+};
+
+struct rx_batch;
+typedef void (*rx_done_fn)(struct rx_batch *b, void *arg);
+
+struct rx_batch {
+	struct relay *r;
+	char peer[IL_ID_MAX + 1];
+	struct rx_item *items;
+	size_t n;
+	struct trust *trust;            /* held while workers verify */
+	int pending_work;
+	rx_done_fn done;
+	void *arg;
+	void *frame;                    /* the nng message the slices point into */
+};
+
+/* Take a batch of raw envelopes from peer; results land in items[i].result
+ * and done(b, arg) runs on the loop once every one is decided and durable.
+ * done must call rx_batch_free(). */
+struct rx_batch *rx_batch_new(struct relay *r, const char *peer, size_t n);
+void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg);
+void rx_batch_free(struct rx_batch *b);
+
+/* A local post (submit / LMTP). Returns 0 and the envelope id (also for a
+ * repeat or a loop: *kind says which), or a negative code: IL_ENOTMAIL,
+ * IL_ENOMSGID, IL_ETOOLARGE, IL_EFIELD (unknown list), IL_EFULL. */
+enum local_kind { LOCAL_NEW = 0, LOCAL_REPEAT, LOCAL_LOOP };
+int relay_submit(struct relay *r, const char *list, const uint8_t *msg, size_t len,
+		 uint8_t id_out[IL_SHA256_LEN], enum local_kind *kind);
+
+/* --- session.c / net.c --- */
+int net_start(struct relay *r, char *err, size_t errlen);
+void net_stop(struct relay *r);
+void peer_kick(struct peer *p);          /* new messages queued for p */
+
+struct peer_stats {
+	int connected;
+	uint64_t connects, sent, received, rejected;
+	int64_t last_seen_ms;           /* 0: never */
+	char last_error[128];
+	int64_t connected_since_ms;
+};
+void peer_get_stats(const struct peer *p, struct peer_stats *s);
+const char *peer_id(const struct peer *p);
+void peer_count_rejected(struct peer *p, uint64_t n);
+void peer_count_received(struct peer *p, uint64_t n);
+
+/* --- nonce.c --- */
+struct nonce_cache *nonce_cache_new(void);
+void nonce_cache_free(struct nonce_cache *nc);
+/* 1 if (sender, nonce) was new and is now remembered until expires_ms, 0 if seen. */
+int nonce_cache_add(struct nonce_cache *nc, const char *sender, const uint8_t nonce[WIRE_NONCE_LEN],
+		    int64_t expires_ms);
+void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms);
+
+/* --- status.c --- */
+int status_start(struct relay *r, char *err, size_t errlen);
+void status_stop(struct relay *r);
+/* The `status` JSON into a malloc'd string. */
+char *status_json(struct relay *r);
+
+/* --- deliver.c --- */
+int deliver_start(struct relay *r, struct list_rt *l);
+void deliver_kick(struct list_rt *l);
+void deliver_stop(struct list_rt *l);
+
+#endif

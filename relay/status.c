@@ -1,0 +1,446 @@
+/*
+ * status.c — the status socket (unix stream): one command line per
+ * connection, one answer, then close. `status` answers JSON; `submit LIST
+ * LEN` followed by LEN message bytes hands a local post over. The socket is
+ * mode 0660; commands that change state also check the caller's uid
+ * (SO_PEERCRED) against root and our own user.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "il/error.h"
+#include "il/log.h"
+#include "il/util.h"
+#include "il_build.h"
+#include "relay.h"
+#include "status.h"
+
+#define STATUS_MAX_CONNS 64
+#define STATUS_LINE_MAX 1024
+#define STATUS_IDLE_MS 30000
+
+struct status_srv {
+	struct relay *r;
+	uv_pipe_t server;
+	int conns;
+	char path[108];
+};
+
+struct conn {
+	uv_pipe_t pipe;
+	struct status_srv *srv;
+	uv_timer_t idle;
+	uint8_t *buf;
+	size_t len, cap, need;          /* need: total bytes expected (line + body) */
+	int closing, answered;
+};
+
+void jb_printf(struct wbuf *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		wbuf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+void jb_str(struct wbuf *b, const char *s)
+{
+	wbuf_u8(b, '"');
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			jb_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			jb_printf(b, "\\u%04x", c);
+		else
+			wbuf_u8(b, c);
+	}
+	wbuf_u8(b, '"');
+}
+
+char *status_json(struct relay *r)
+{
+	struct wbuf b = { 0 };
+	const struct counters *c = &r->c;
+	jb_printf(&b, "{\"id\":");
+	jb_str(&b, r->cfg->id);
+	jb_printf(&b, ",\"version\":\"%s\",\"uptime_s\":%lld,\"peers\":[", IL_VERSION,
+		  (long long)((util_now_ms() - r->started_ms) / 1000));
+	for (size_t i = 0; i < r->n_peers; i++) {
+		struct peer_stats s;
+		uint64_t queued = 0;
+		int64_t oldest = 0;
+		peer_get_stats(r->peers[i], &s);
+		store_queue_stats(r->store, peer_id(r->peers[i]), &queued, &oldest);
+		jb_printf(&b, "%s{\"id\":", i ? "," : "");
+		jb_str(&b, peer_id(r->peers[i]));
+		jb_printf(&b, ",\"connected\":%s,\"connects\":%llu,\"queued\":%llu,\"sent\":%llu,"
+			      "\"received\":%llu,\"rejected\":%llu,\"last_seen\":",
+			  s.connected ? "true" : "false", (unsigned long long)s.connects,
+			  (unsigned long long)queued, (unsigned long long)s.sent,
+			  (unsigned long long)s.received, (unsigned long long)s.rejected);
+		if (s.last_seen_ms)
+			jb_printf(&b, "%lld}", (long long)(s.last_seen_ms / 1000));
+		else
+			jb_printf(&b, "null}");
+	}
+	jb_printf(&b, "],\"lists\":[");
+	for (size_t i = 0; i < r->n_lists; i++) {
+		struct list_rt *l = &r->lists[i];
+		uint64_t pending = 0, failed = 0;
+		store_deliver_stats(r->store, l->conf->name, &pending, &failed);
+		jb_printf(&b, "%s{\"name\":", i ? "," : "");
+		jb_str(&b, l->conf->name);
+		jb_printf(&b, ",\"ingested\":%llu,\"delivered\":%llu,\"pending\":%llu,\"failed\":%llu}",
+			  (unsigned long long)l->ingested, (unsigned long long)l->delivered,
+			  (unsigned long long)pending, (unsigned long long)failed);
+	}
+#define CNT(name) jb_printf(&b, ",\"" #name "\":%llu", (unsigned long long)c->name)
+	jb_printf(&b, "],\"counters\":{\"accepted\":%llu", (unsigned long long)c->accepted);
+	CNT(duplicates); CNT(bad_signature); CNT(unknown_origin); CNT(auth_failed); CNT(loops);
+	CNT(too_large); CNT(stale); CNT(held_tlp); CNT(malformed); CNT(unknown_list);
+	CNT(hop_limit); CNT(expired); CNT(not_accepted);
+#undef CNT
+	jb_printf(&b, "}}\n");
+	wbuf_u8(&b, 0);
+	if (b.err) {
+		wbuf_free(&b);
+		return NULL;
+	}
+	return (char *)b.p;
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	if (--c->closing == 0) {
+		c->srv->conns--;
+		free(c->buf);
+		free(c);
+	}
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 2;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	uv_timer_stop(&c->idle);
+	uv_close((uv_handle_t *)&c->pipe, conn_closed);
+	uv_close((uv_handle_t *)&c->idle, conn_closed);
+}
+
+struct wreq {
+	uv_write_t w;
+	struct conn *c;
+	char *data;
+};
+
+static void wrote(uv_write_t *w, int status)
+{
+	(void)status;
+	struct wreq *wr = (struct wreq *)w;
+	conn_close(wr->c);
+	free(wr->data);
+	free(wr);
+}
+
+/* Answer (taking ownership of data) and close once written. */
+void status_answer(struct conn *c, char *data, size_t len)
+{
+	struct wreq *wr = calloc(1, sizeof(*wr));
+	c->answered = 1;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	if (!wr) {
+		free(data);
+		conn_close(c);
+		return;
+	}
+	wr->c = c;
+	wr->data = data;
+	uv_buf_t b = uv_buf_init(data, (unsigned)len);
+	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, wrote) < 0) {
+		free(data);
+		free(wr);
+		conn_close(c);
+	}
+}
+
+void status_answerf(struct conn *c, const char *fmt, ...)
+{
+	char *s = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	status_answer(c, s, (size_t)n);
+}
+
+/* The caller's uid, from the kernel (not from anything the client says). */
+int status_peer_uid(struct conn *c, uid_t *uid)
+{
+	uv_os_fd_t fd;
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return -errno;
+	*uid = cr.uid;
+	return 0;
+}
+
+int status_caller_privileged(struct conn *c)
+{
+	uid_t uid;
+	return status_peer_uid(c, &uid) == 0 && (uid == 0 || uid == geteuid());
+}
+
+static void do_submit(struct conn *c, const char *list, const uint8_t *msg, size_t len)
+{
+	struct relay *r = c->srv->r;
+	uint8_t id[IL_SHA256_LEN];
+	char hex[IL_ID_HEX_LEN + 1];
+	enum local_kind kind;
+	int e = relay_submit(r, list, msg, len, id, &kind);
+	if (e == 0) {
+		envelope_id_hex(id, hex);
+		status_answerf(c, "ok %s %s\n", hex,
+			       kind == LOCAL_NEW ? "new" : kind == LOCAL_LOOP ? "loop" : "repeat");
+		return;
+	}
+	int code = 75;
+	const char *why = il_strerror(e);
+	switch (e) {
+	case IL_ENOTMAIL: case IL_ENOMSGID: case IL_ETOOLARGE:
+		code = 65;
+		break;
+	case IL_EFIELD:
+		code = 65;
+		why = "unknown list";
+		break;
+	}
+	log_info("ingest", "submit_refused", "list=%s err=%s", list, log_q(why));
+	status_answerf(c, "err %d %s\n", code, why);
+}
+
+/* A whole request is in c->buf: the command line, and the body for submit. */
+static void dispatch(struct conn *c, char *line, const uint8_t *body, size_t body_len)
+{
+	struct relay *r = c->srv->r;
+	char *save = NULL;
+	char *cmd = strtok_r(line, " ", &save);
+	if (!cmd) {
+		status_answerf(c, "err 64 empty command\n");
+		return;
+	}
+	if (!strcmp(cmd, "status")) {
+		char *j = status_json(r);
+		if (j)
+			status_answer(c, j, strlen(j));
+		else
+			conn_close(c);
+		return;
+	}
+	if (!strcmp(cmd, "submit")) {
+		char *list = strtok_r(NULL, " ", &save);
+		do_submit(c, list ? list : "", body, body_len);
+		return;
+	}
+	if (status_extra_command(c, r, cmd, save))
+		return;
+	status_answerf(c, "err 64 unknown command: %s\n", cmd);
+}
+
+/* Once the line is complete, work out how many body bytes follow. */
+static int parse_need(struct conn *c, size_t line_len)
+{
+	struct relay *r = c->srv->r;
+	if (strncmp((char *)c->buf, "submit ", 7) != 0)
+		return 0;
+	const char *sp = memrchr(c->buf, ' ', line_len);
+	char *end;
+	unsigned long long n = strtoull(sp + 1, &end, 10);
+	if ((uint8_t *)end != c->buf + line_len)
+		return -EINVAL;
+	/* A little over the limit so the relay, not the socket, says too large. */
+	if (n > r->cfg->max_message_bytes + 1)
+		return IL_ETOOLARGE;
+	c->need = line_len + 1 + n;
+	return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)hint;
+	struct conn *c = h->data;
+	size_t want = c->need ? c->need - c->len : STATUS_LINE_MAX;
+	if (want < 4096)
+		want = 4096;
+	if (c->cap - c->len < want) {
+		uint8_t *nb = realloc(c->buf, c->len + want + 1);
+		if (!nb) {
+			*buf = uv_buf_init(NULL, 0);
+			return;
+		}
+		c->buf = nb;
+		c->cap = c->len + want;
+	}
+	*buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	struct conn *c = s->data;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	c->len += (size_t)nread;
+	uv_timer_again(&c->idle);
+	uint8_t *nl = memchr(c->buf, '\n', c->len);
+	if (!nl) {
+		if (c->len > STATUS_LINE_MAX)
+			status_answerf(c, "err 64 command line too long\n");
+		return;
+	}
+	size_t line_len = (size_t)(nl - c->buf);
+	if (!c->need) {
+		int e = parse_need(c, line_len);
+		if (e == IL_ETOOLARGE) {
+			c->srv->r->c.too_large++;
+			status_answerf(c, "err 65 message too large\n");
+			return;
+		}
+		if (e < 0) {
+			status_answerf(c, "err 64 bad command line\n");
+			return;
+		}
+		if (!c->need)
+			c->need = line_len + 1;
+	}
+	if (c->len < c->need)
+		return;
+	*nl = 0;
+	if (line_len && c->buf[line_len - 1] == '\r')
+		c->buf[line_len - 1] = 0;
+	dispatch(c, (char *)c->buf, nl + 1, c->need - line_len - 1);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	if (!c->answered)
+		conn_close(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct status_srv *srv = server->data;
+	if (status < 0)
+		return;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->srv = srv;
+	uv_pipe_init(srv->r->loop, &c->pipe, 0);
+	uv_timer_init(srv->r->loop, &c->idle);
+	c->pipe.data = c;
+	c->idle.data = c;
+	srv->conns++;
+	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (srv->conns > STATUS_MAX_CONNS) {
+		status_answerf(c, "err 75 too many connections\n");
+		return;
+	}
+	uv_timer_start(&c->idle, on_idle, STATUS_IDLE_MS, STATUS_IDLE_MS);
+	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+/* Refuse to start over a live daemon; remove a stale socket file. */
+static int claim_path(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	if (live) {
+		snprintf(err, errlen, "status socket %s: another interlistd is running", path);
+		return -EADDRINUSE;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "status socket %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int status_start(struct relay *r, char *err, size_t errlen)
+{
+	const char *path = r->cfg->status_socket.s;
+	struct status_srv *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(srv->path)) {
+		snprintf(err, errlen, "status socket path too long: %s", path);
+		free(srv);
+		return -ENAMETOOLONG;
+	}
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	srv->r = r;
+	int e = claim_path(path, err, errlen);
+	if (e < 0) {
+		free(srv);
+		return e;
+	}
+	uv_pipe_init(r->loop, &srv->server, 0);
+	srv->server.data = srv;
+	r->status = srv;
+	/* Bind with a umask that leaves no window where others could connect. */
+	mode_t old = umask(0117);
+	e = uv_pipe_bind(&srv->server, path);
+	umask(old);
+	if (e < 0 || (e = uv_listen((uv_stream_t *)&srv->server, 64, on_connection)) < 0) {
+		snprintf(err, errlen, "status socket %s: %s", path, uv_strerror(e));
+		return e;
+	}
+	chmod(path, 0660);
+	log_info("status", "listening", "path=%s", log_q(path));
+	return 0;
+}
+
+static void server_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void status_stop(struct relay *r)
+{
+	struct status_srv *srv = r->status;
+	if (!srv)
+		return;
+	unlink(srv->path);
+	uv_close((uv_handle_t *)&srv->server, server_closed);
+	r->status = NULL;
+}
