@@ -381,9 +381,9 @@ static void tlp_mark(struct il_mailinfo *info, const char *level, size_t len)
 }
 
 /* Every "[TLP:level]" tag in a decoded Subject, spaces allowed around the
- * name, the colon and the level. A level ends at ']'; a '[' first means this
- * was no tag, and the next search starts there, so nothing is scanned twice
- * more than once. */
+ * name, the colon and the level. A level ends at ']'; a '[' before it means
+ * this was no tag, and the next search starts at that '[', so a Subject full
+ * of "[TLP:" is still read in linear time. */
 static void tlp_from_subject(const char *s, size_t n, struct il_mailinfo *info)
 {
 	size_t i = 0;

@@ -401,6 +401,7 @@ int store_open(const char *data_dir, struct il_store **out, char *err, size_t er
 	/* WAL: readers (backup, an operator's sqlite3) never block the relay,
 	 * and a commit is one sequential append + fsync. */
 	if (getenv("XPS")) { char q[64]; snprintf(q, 64, "PRAGMA page_size=%s", getenv("XPS")); sqlite3_exec(st->db, q, 0,0,0); }
+	if (getenv("XCS")) { char q[64]; snprintf(q, 64, "PRAGMA cache_size=%s", getenv("XCS")); sqlite3_exec(st->db, q, 0,0,0); }
 	if (getenv("XCP")) { char q[64]; snprintf(q, 64, "PRAGMA wal_autocheckpoint=%s", getenv("XCP")); sqlite3_exec(st->db, q, 0,0,0); }
 	char mode[16];
 	rc = pragma_text(st->db, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
