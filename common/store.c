@@ -28,6 +28,8 @@
  * this after checkpoints so the data_dir does not keep the high-water mark. */
 #define STORE_WAL_LIMIT (64 * 1024 * 1024)
 
+#define STORE_PAGE_SIZE "8192"
+
 /*
  * Schema history. migrations[v] takes a database from user_version v to v+1;
  * version 0 is an empty file, so migrations[0] creates the first schema. All
@@ -110,8 +112,11 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_Q_EXPIRED] = "SELECT peer, count(*) FROM peer_queue WHERE queued < ?1"
 			   " GROUP BY peer",
 	[STMT_Q_EXPIRE] = "DELETE FROM peer_queue WHERE queued < ?1",
+	/* INDEXED BY: without statistics the planner walks the primary key,
+	 * stepping over every parked and deferred row of the list on each fetch. */
 	[STMT_D_FETCH] = "SELECT d.seq, m.id, m.blob, m.received, d.attempts, d.last_error"
-			 " FROM deliveries AS d JOIN messages AS m ON m.seq = d.seq"
+			 " FROM deliveries AS d INDEXED BY deliveries_due"
+			 " JOIN messages AS m ON m.seq = d.seq"
 			 " WHERE d.list = ?1 AND d.state = 0 AND d.next_try <= ?2"
 			 " ORDER BY d.seq LIMIT ?3",
 	[STMT_D_DONE] = "DELETE FROM deliveries WHERE list = ?1 AND seq = ?2",
@@ -120,7 +125,8 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_D_PARK] = "UPDATE deliveries SET state = 1, attempts = attempts + 1,"
 			" last_error = ?3 WHERE list = ?1 AND seq = ?2 AND state = 0",
 	[STMT_D_FAILED] = "SELECT d.seq, m.id, m.blob, m.received, d.attempts, d.last_error"
-			  " FROM deliveries AS d JOIN messages AS m ON m.seq = d.seq"
+			  " FROM deliveries AS d INDEXED BY deliveries_due"
+			  " JOIN messages AS m ON m.seq = d.seq"
 			  " WHERE d.list = ?1 AND d.state = 1 ORDER BY d.seq LIMIT ?2",
 	/* An operator's retry starts a fresh backoff: attempts back to 0. */
 	[STMT_D_RETRY_ONE] = "UPDATE deliveries SET state = 0, next_try = 0, attempts = 0"
@@ -398,11 +404,19 @@ int store_open(const char *data_dir, struct il_store **out, char *err, size_t er
 	}
 	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
 
+	/* Only takes effect on a new, empty file (the page size is fixed once
+	 * the first table exists). 8 KiB rather than the default 4: a 2.5 KiB
+	 * envelope leaves 1.5 KiB of a 4 KiB page unused, and measured puts of
+	 * 256 such messages per batch ran 5.8k/s at 4 KiB against 11-13k/s at
+	 * 8 KiB with 200k messages stored (docs/store.md). */
+	rc = sqlite3_exec(st->db, "PRAGMA page_size = " STORE_PAGE_SIZE, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		r = store_err(st, rc, "open");
+		open_fail(err, errlen, r, "DB: %s: %s", st->path, sqlite3_errmsg(st->db));
+		goto fail;
+	}
 	/* WAL: readers (backup, an operator's sqlite3) never block the relay,
 	 * and a commit is one sequential append + fsync. */
-	if (getenv("XPS")) { char q[64]; snprintf(q, 64, "PRAGMA page_size=%s", getenv("XPS")); sqlite3_exec(st->db, q, 0,0,0); }
-	if (getenv("XCS")) { char q[64]; snprintf(q, 64, "PRAGMA cache_size=%s", getenv("XCS")); sqlite3_exec(st->db, q, 0,0,0); }
-	if (getenv("XCP")) { char q[64]; snprintf(q, 64, "PRAGMA wal_autocheckpoint=%s", getenv("XCP")); sqlite3_exec(st->db, q, 0,0,0); }
 	char mode[16];
 	rc = pragma_text(st->db, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
 	if (rc != SQLITE_OK || strcmp(mode, "wal") != 0) {

@@ -40,18 +40,16 @@ void net_aio_cb(void *arg)
 	IL_ASSERT(e);   /* losing a completion would wedge a session forever */
 	e->kind = EV_AIO;
 	e->owner = o;
+	e->gen = o->gen;
 	e->result = nng_aio_result(o->aio);
 	net_post(o->net, e);
 }
 
+/* Pipe events of a dialer's socket (arg: its peer). */
 static void pipe_cb(nng_pipe pipe, nng_pipe_ev what, void *arg)
 {
-	struct peer *p = arg;   /* NULL for the listener socket */
-	struct net *n = p ? p->r->net : NULL;
-	if (!n) {
-		/* The listener socket registered its net as arg via a tagged peer. */
-		return;
-	}
+	struct peer *p = arg;
+	struct net *n = p->r->net;
 	struct ev *e = calloc(1, sizeof(*e));
 	IL_ASSERT(e);
 	e->kind = what == NNG_PIPE_EV_ADD_POST ? EV_PIPE_ADD : EV_PIPE_REM;
@@ -85,7 +83,8 @@ static void net_drain(uv_async_t *h)
 		struct ev *next = e->next;
 		switch (e->kind) {
 		case EV_AIO:
-			e->owner->on_done(e->owner, e->result);
+			if (e->gen == e->owner->gen && e->owner->aio)
+				e->owner->on_done(e->owner, e->result);
 			break;
 		case EV_PIPE_ADD:
 			if (e->peer)
@@ -243,7 +242,10 @@ static void slot_fini(struct req_slot *s)
 		nng_aio_stop(s->o.aio);
 		nng_aio_free(s->o.aio);
 		s->o.aio = NULL;
+		s->o.gen++;
 	}
+	s->busy = 0;
+	s->n = 0;
 	free(s->seqs);
 	free(s->ids);
 	s->seqs = NULL;

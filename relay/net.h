@@ -30,12 +30,14 @@ struct aio_owner {
 	struct net *net;
 	nng_aio *aio;
 	aio_handler on_done;            /* runs on the loop */
+	unsigned gen;                   /* bumped when the aio is freed: stale events are dropped */
 };
 
 struct ev {
 	struct ev *next;
 	enum ev_kind kind;
 	struct aio_owner *owner;        /* EV_AIO */
+	unsigned gen;
 	int result;
 	struct peer *peer;              /* EV_PIPE_*: NULL for the listener socket */
 	uint32_t pipe;
