@@ -1,9 +1,9 @@
 /*
  * store.c — opening the database, the schema and its migrations, the
- * statement cache, and the message table (put, lookups, prune, backup, size).
- * The per-peer queues are in store_queue.c, the deliveries in
- * store_deliver.c. docs/store.md describes the schema and why a returned 0
- * means the write is on disk.
+ * statement cache, and the message table (put, lookups). The per-peer queues
+ * are in store_queue.c, the deliveries in store_deliver.c, prune, backup and
+ * size in store_upkeep.c. docs/store.md describes the schema and why a
+ * returned 0 means the write is on disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "il/error.h"
@@ -638,111 +637,4 @@ void store_entries_free(struct store_entry *e, size_t n)
 		e[i].blob = NULL;
 		e[i].last_error = NULL;
 	}
-}
-
-/* ---------- upkeep ---------- */
-
-int store_prune(struct il_store *st, int64_t cutoff_ms, uint64_t *removed)
-{
-	sqlite3_stmt *s;
-	int r = store_stmt(st, STMT_PRUNE, &s);
-	if (r)
-		return r;
-	sqlite3_bind_int64(s, 1, cutoff_ms);
-	r = store_exec(st, s, "prune");
-	if (r)
-		return r;
-	if (removed)
-		*removed = (uint64_t)sqlite3_changes64(st->db);
-	return 0;
-}
-
-int store_backup(struct il_store *st, const char *path, char *err, size_t errlen)
-{
-	if (!st || !path || !*path)
-		return -EINVAL;
-	if (err && errlen)
-		err[0] = 0;
-	/* O_EXCL refuses an existing path without a check-then-use race, and
-	 * makes the copy 0600 like the database (VACUUM INTO accepts an empty
-	 * file and would otherwise create it 0644). */
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int e = -errno;
-		return open_fail(err, errlen, e, "backup: %s: %s", path, il_strerror(e));
-	}
-	close(fd);
-
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(st->db, "VACUUM INTO ?1", -1, &s, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, path, -1, SQLITE_STATIC);
-		rc = sqlite3_step(s);
-	}
-	int r = rc == SQLITE_OK || rc == SQLITE_DONE ? 0 : store_err(st, rc, "backup");
-	if (r)
-		open_fail(err, errlen, r, "backup: %s: %s", path, sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	if (r)
-		goto fail;
-
-	/* VACUUM INTO does not sync its output: do it, so "backup done" means
-	 * the copy survives a crash too. */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		open_fail(err, errlen, r, "backup: sync %s: %s", path, il_strerror(r));
-		goto fail;
-	}
-	close(fd);
-	char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-	if (!dir) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	if (slash == dir)
-		slash[1] = 0;
-	else if (slash)
-		*slash = 0;
-	r = util_fsync_dir(slash ? dir : ".");
-	free(dir);
-	if (r) {
-		open_fail(err, errlen, r, "backup: sync folder of %s: %s", path, il_strerror(r));
-		goto fail;
-	}
-	return 0;
-
-fail:
-	unlink(path);
-	return r;
-}
-
-int store_size(struct il_store *st, uint64_t *messages, uint64_t *bytes)
-{
-	sqlite3_stmt *s;
-	int r = store_stmt(st, STMT_SIZE, &s);
-	if (r)
-		return r;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		if (messages)
-			*messages = (uint64_t)sqlite3_column_int64(s, 0);
-		if (bytes)
-			*bytes = (uint64_t)sqlite3_column_int64(s, 1);
-	} else {
-		r = store_err(st, rc, "size");
-	}
-	store_stmt_done(s);
-	if (r || !bytes)
-		return r;
-	/* page_count is the size as of the last commit; until a checkpoint
-	 * much of it may sit in the WAL, which also takes disk space. */
-	char wal[4096];
-	struct stat sb;
-	if ((size_t)snprintf(wal, sizeof(wal), "%s-wal", st->path) < sizeof(wal) &&
-	    stat(wal, &sb) == 0)
-		*bytes += (uint64_t)sb.st_size;
-	return 0;
 }

@@ -1,8 +1,5 @@
 /*
- * deliver.c — per-list delivery scheduling. The loop fetches due deliveries
- * from the store, a thread-pool job hands them to the backend (file or
- * network I/O only), and the loop records each outcome: done (never
- * repeated), deferred with capped exponential backoff, or parked.
+ * deliver.c — per-list delivery scheduling (see deliver.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,11 +17,12 @@
 struct deliverer {
 	struct relay *r;
 	struct list_rt *l;
-	int running;
-	int again;                      /* kicked while a job was running */
-	int stopped;                    /* deliver_stop() came while a job ran */
+	int running;                    /* batch job, or number of async items in flight */
+	int again;                      /* kicked while busy */
+	int stopped;                    /* deliver_stop() came while work ran */
 	uv_timer_t timer;               /* next deferred retry */
-	struct dl_job *job;
+	struct dl_item *inflight;       /* async backends */
+	void *backend_state;
 };
 
 struct dl_job {
@@ -33,6 +31,9 @@ struct dl_job {
 	struct dl_item *items;
 	size_t n;
 };
+
+uv_loop_t *dl_loop(const struct dl_item *it) { return it->d->r->loop; }
+const struct il_list_conf *dl_list(const struct dl_item *it) { return it->d->l->conf; }
 
 char *deliver_relay_headers(const struct il_envelope *env)
 {
@@ -48,107 +49,214 @@ char *deliver_relay_headers(const struct il_envelope *env)
 	return out;
 }
 
-static void job_free(struct dl_job *j)
+static void item_clear(struct dl_item *it)
 {
-	for (size_t i = 0; i < j->n; i++) {
-		free(j->items[i].headers);
-		free(j->items[i].msg);
-	}
-	free(j->items);
-	free(j);
-}
-
-static void work(uv_work_t *req)
-{
-	struct dl_job *j = req->data;
-	const struct il_list_conf *lc = j->d->l->conf;
-	switch (lc->deliver_kind) {
-	case IL_DELIVER_MAILDIR:
-		deliver_maildir_batch(lc->deliver_target, j->items, j->n);
-		break;
-	default:
-		for (size_t i = 0; i < j->n; i++) {
-			j->items[i].result = 1;
-			snprintf(j->items[i].error, sizeof(j->items[i].error),
-				 "delivery method not available in this build");
-		}
-	}
+	free(it->headers);
+	free(it->msg);
+	it->headers = NULL;
+	it->msg = NULL;
 }
 
 static void schedule(struct deliverer *d);
-static void close_deliverer(struct deliverer *d);
 
 static void on_timer(uv_timer_t *t)
 {
 	schedule(t->data);
 }
 
-static void after(uv_work_t *req, int status)
+static void timer_closed(uv_handle_t *h)
+{
+	struct deliverer *d = h->data;
+	if (d->backend_state)
+		deliver_smtp_fini(d->backend_state);
+	free(d);
+}
+
+static void close_deliverer(struct deliverer *d)
+{
+	uv_timer_stop(&d->timer);
+	uv_close((uv_handle_t *)&d->timer, timer_closed);
+}
+
+/* Record one outcome (not DL_DONE: those are recorded in batches). */
+static void record_failure(struct deliverer *d, struct dl_item *it)
+{
+	struct relay *r = d->r;
+	const char *list = d->l->conf->name;
+	char hex[IL_ID_HEX_LEN + 1];
+	envelope_id_hex(it->id, hex);
+	if (it->result == DL_PERMFAIL) {
+		store_deliver_park(r->store, list, it->seq, it->error);
+		log_warn("deliver", "parked", "list=%s msg=%s err=%s", list, hex, log_q(it->error));
+		return;
+	}
+	int shift = it->attempts < 12 ? it->attempts : 12;
+	int64_t delay = (int64_t)1 << shift;
+	if (delay > DL_BACKOFF_MAX_S)
+		delay = DL_BACKOFF_MAX_S;
+	store_deliver_defer(r->store, list, it->seq, util_now_ms() + delay * 1000, it->error);
+	log_warn("deliver", "deferred", "list=%s msg=%s retry_s=%lld err=%s", list, hex,
+		 (long long)delay, log_q(it->error));
+	if (!uv_is_active((uv_handle_t *)&d->timer) ||
+	    uv_timer_get_due_in(&d->timer) > (uint64_t)delay * 1000)
+		uv_timer_start(&d->timer, on_timer, (uint64_t)delay * 1000, 0);
+}
+
+static void record_done(struct deliverer *d, const int64_t *seqs, const struct dl_item *items,
+			size_t n)
+{
+	if (n == 0)
+		return;
+	int e = store_deliver_done(d->r->store, d->l->conf->name, seqs, n);
+	if (e < 0) {
+		log_err("store", "delivery_record_failed", "list=%s err=%s", d->l->conf->name,
+			log_q(il_strerror(e)));
+		return;
+	}
+	d->l->delivered += n;
+	for (size_t i = 0; items && i < n; i++) {
+		char hex[IL_ID_HEX_LEN + 1];
+		envelope_id_hex(items[i].id, hex);
+		log_info("deliver", "delivered", "list=%s msg=%s", d->l->conf->name, hex);
+	}
+}
+
+/* ---- batch backend (maildir) ---- */
+
+static void batch_work(uv_work_t *req)
+{
+	struct dl_job *j = req->data;
+	deliver_maildir_batch(j->d->l->conf->deliver_target, j->items, j->n);
+}
+
+static void batch_after(uv_work_t *req, int status)
 {
 	(void)status;
 	struct dl_job *j = req->data;
 	struct deliverer *d = j->d;
-	struct relay *r = d->r;
 	int64_t *done = malloc((j->n ? j->n : 1) * sizeof(*done));
+	struct dl_item *ditems = malloc((j->n ? j->n : 1) * sizeof(*ditems));
 	size_t nd = 0;
-	IL_ASSERT(done);
-	int64_t now = util_now_ms();
+	IL_ASSERT(done && ditems);
 	for (size_t i = 0; i < j->n; i++) {
-		struct dl_item *it = &j->items[i];
-		char hex[IL_ID_HEX_LEN + 1];
-		envelope_id_hex(it->id, hex);
-		if (it->result == 0) {
-			done[nd++] = it->seq;
-			log_info("deliver", "delivered", "list=%s msg=%s", d->l->conf->name, hex);
-			continue;
+		if (j->items[i].result == DL_DONE) {
+			ditems[nd] = j->items[i];
+			done[nd++] = j->items[i].seq;
+		} else {
+			record_failure(d, &j->items[i]);
 		}
-		if (it->result == 2) {
-			store_deliver_park(r->store, d->l->conf->name, it->seq, it->error);
-			log_warn("deliver", "parked", "list=%s msg=%s err=%s", d->l->conf->name, hex,
-				 log_q(it->error));
-			continue;
-		}
-		int shift = it->attempts < 12 ? it->attempts : 12;
-		int64_t delay = (int64_t)1 << shift;
-		if (delay > DL_BACKOFF_MAX_S)
-			delay = DL_BACKOFF_MAX_S;
-		store_deliver_defer(r->store, d->l->conf->name, it->seq, now + delay * 1000, it->error);
-		log_warn("deliver", "deferred", "list=%s msg=%s retry_s=%lld err=%s", d->l->conf->name,
-			 hex, (long long)delay, log_q(it->error));
-		if (!uv_is_active((uv_handle_t *)&d->timer) ||
-		    uv_timer_get_due_in(&d->timer) > (uint64_t)delay * 1000)
-			uv_timer_start(&d->timer, on_timer, (uint64_t)delay * 1000, 0);
 	}
-	int e = store_deliver_done(r->store, d->l->conf->name, done, nd);
-	if (e < 0)
-		log_err("store", "delivery_record_failed", "list=%s err=%s", d->l->conf->name,
-			log_q(il_strerror(e)));
-	else
-		d->l->delivered += nd;
+	record_done(d, done, ditems, nd);
 	free(done);
+	free(ditems);
 	int full = j->n == DL_BATCH;
-	job_free(j);
-	d->job = NULL;
+	for (size_t i = 0; i < j->n; i++)
+		item_clear(&j->items[i]);
+	free(j->items);
+	free(j);
 	d->running = 0;
 	if (d->stopped) {
 		close_deliverer(d);
 		return;
 	}
-	if ((d->again || full) && !r->stopping) {
+	if (d->again || full) {
 		d->again = 0;
 		schedule(d);
 	}
 }
 
+/* ---- async backends (smtp, exec) ---- */
+
+void dl_item_finished(struct dl_item *it)
+{
+	struct deliverer *d = it->d;
+	for (struct dl_item **pp = &d->inflight; *pp; pp = &(*pp)->next)
+		if (*pp == it) {
+			*pp = it->next;
+			break;
+		}
+	d->running--;
+	if (it->result == DL_DONE)
+		record_done(d, &it->seq, it, 1);
+	else
+		record_failure(d, it);
+	item_clear(it);
+	free(it);
+	if (d->stopped) {
+		if (d->running == 0)
+			close_deliverer(d);
+		return;
+	}
+	schedule(d);
+}
+
+/* Fill item from a stored envelope; 0 or negative (then parked). */
+static int item_from_entry(struct deliverer *d, const struct store_entry *e, struct dl_item *it)
+{
+	struct il_envelope env = { 0 };
+	/* Our own stored bytes: any size we once accepted decodes. */
+	if (envelope_decode(e->blob, e->blob_len, SIZE_MAX, &env, NULL) < 0) {
+		store_deliver_park(d->r->store, d->l->conf->name, e->seq, "undecodable in store");
+		return IL_EMALFORMED;
+	}
+	it->d = d;
+	it->seq = e->seq;
+	memcpy(it->id, env.id, IL_SHA256_LEN);
+	it->headers = deliver_relay_headers(&env);
+	IL_ASSERT(it->headers);
+	it->msg = env.msg;
+	it->msg_len = env.msg_len;
+	it->attempts = e->attempts;
+	env.msg = NULL;
+	return 0;
+}
+
+static void schedule_async(struct deliverer *d)
+{
+	struct relay *r = d->r;
+	int max = d->l->conf->max_deliveries > 0 ? d->l->conf->max_deliveries : 4;
+	if (d->running >= max)
+		return;
+	int64_t skip[64];
+	size_t ns = 0;
+	for (struct dl_item *it = d->inflight; it && ns < 64; it = it->next)
+		skip[ns++] = it->seq;
+	struct store_entry ents[64];
+	size_t n = 0;
+	if (store_deliver_fetch(r->store, d->l->conf->name, util_now_ms(), (size_t)(max - d->running),
+				skip, ns, ents, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct dl_item *it = calloc(1, sizeof(*it));
+		IL_ASSERT(it);
+		if (item_from_entry(d, &ents[i], it) < 0) {
+			free(it);
+			continue;
+		}
+		it->next = d->inflight;
+		d->inflight = it;
+		d->running++;
+		if (d->l->conf->deliver_kind == IL_DELIVER_SMTP)
+			deliver_smtp_start(it);
+		else
+			deliver_exec_start(it);
+	}
+	store_entries_free(ents, n);
+}
+
 static void schedule(struct deliverer *d)
 {
 	struct relay *r = d->r;
+	if (r->stopping || d->stopped)
+		return;
+	if (d->l->conf->deliver_kind != IL_DELIVER_MAILDIR) {
+		schedule_async(d);
+		return;
+	}
 	if (d->running) {
 		d->again = 1;
 		return;
 	}
-	if (r->stopping || d->stopped)
-		return;
 	struct store_entry ents[DL_BATCH];
 	size_t n = 0;
 	if (store_deliver_fetch(r->store, d->l->conf->name, util_now_ms(), DL_BATCH, NULL, 0, ents,
@@ -159,34 +267,19 @@ static void schedule(struct deliverer *d)
 	j->items = calloc(n, sizeof(*j->items));
 	IL_ASSERT(j->items);
 	j->d = d;
-	for (size_t i = 0; i < n; i++) {
-		struct il_envelope env = { 0 };
-		struct dl_item *it = &j->items[j->n];
-		/* Our own stored bytes: any size we once accepted decodes. */
-		if (envelope_decode(ents[i].blob, ents[i].blob_len, SIZE_MAX, &env, NULL) < 0) {
-			store_deliver_park(r->store, d->l->conf->name, ents[i].seq, "undecodable in store");
-			continue;
-		}
-		it->seq = ents[i].seq;
-		memcpy(it->id, env.id, IL_SHA256_LEN);
-		it->headers = deliver_relay_headers(&env);
-		IL_ASSERT(it->headers);
-		it->msg = env.msg;
-		it->msg_len = env.msg_len;
-		it->attempts = ents[i].attempts;
-		env.msg = NULL;
-		j->n++;
-	}
+	for (size_t i = 0; i < n; i++)
+		if (item_from_entry(d, &ents[i], &j->items[j->n]) == 0)
+			j->n++;
 	store_entries_free(ents, n);
 	d->running = 1;
-	d->job = j;
 	j->req.data = j;
-	IL_ASSERT(uv_queue_work(r->loop, &j->req, work, after) == 0);
+	IL_ASSERT(uv_queue_work(r->loop, &j->req, batch_work, batch_after) == 0);
 }
 
 int deliver_start(struct relay *r, struct list_rt *l)
 {
-	if (l->conf->deliver_kind == IL_DELIVER_NONE)
+	const struct il_list_conf *lc = l->conf;
+	if (lc->deliver_kind == IL_DELIVER_NONE)
 		return 0;
 	struct deliverer *d = calloc(1, sizeof(*d));
 	if (!d)
@@ -196,13 +289,15 @@ int deliver_start(struct relay *r, struct list_rt *l)
 	uv_timer_init(r->loop, &d->timer);
 	d->timer.data = d;
 	l->dl = d;
-	if (l->conf->deliver_kind == IL_DELIVER_MAILDIR) {
-		int e = deliver_maildir_prepare(l->conf->deliver_target);
-		if (e < 0) {
-			log_err("deliver", "maildir_unusable", "list=%s path=%s err=%s", l->conf->name,
-				log_q(l->conf->deliver_target), log_q(il_strerror(e)));
-			return e;
-		}
+	int e = 0;
+	if (lc->deliver_kind == IL_DELIVER_MAILDIR)
+		e = deliver_maildir_prepare(lc->deliver_target);
+	else if (lc->deliver_kind == IL_DELIVER_SMTP)
+		e = deliver_smtp_init(d, &d->backend_state);
+	if (e < 0) {
+		log_err("deliver", "target_unusable", "list=%s target=%s err=%s", lc->name,
+			log_q(lc->deliver.s), log_q(il_strerror(e)));
+		return e;
 	}
 	schedule(d);    /* whatever was pending before a restart */
 	return 0;
@@ -214,18 +309,7 @@ void deliver_kick(struct list_rt *l)
 		schedule(l->dl);
 }
 
-static void timer_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void close_deliverer(struct deliverer *d)
-{
-	uv_timer_stop(&d->timer);
-	uv_close((uv_handle_t *)&d->timer, timer_closed);
-}
-
-/* A running job finishes first: its after-callback needs d and closes it. */
+/* Work under way finishes first: its completion needs d and closes it. */
 void deliver_stop(struct list_rt *l)
 {
 	struct deliverer *d = l->dl;

@@ -80,7 +80,7 @@ static int write_all(int fd, const void *p, size_t n)
 static void fail(struct dl_item *it, const char *what, int e)
 {
 	/* A full or broken disk is worth retrying; the operator sees the error. */
-	it->result = 1;
+	it->result = DL_TEMPFAIL;
 	snprintf(it->error, sizeof(it->error), "maildir %s: %s", what, strerror(-e));
 }
 
@@ -91,7 +91,7 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		file_name(it, name);
-		it->result = 0;
+		it->result = DL_DONE;
 		if (already_there(dir, name))
 			continue;
 		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);

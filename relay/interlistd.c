@@ -86,6 +86,8 @@ void relay_stop(struct relay *r)
 	sd_notify(0, "STOPPING=1");
 #endif
 	status_stop(r);
+	for (size_t i = 0; i < r->n_lists; i++)
+		ingest_stop(&r->lists[i]);
 	uv_close((uv_handle_t *)&r->sig_term, NULL);
 	uv_close((uv_handle_t *)&r->sig_int, NULL);
 	uv_close((uv_handle_t *)&r->sig_hup, NULL);
@@ -110,6 +112,7 @@ int main(int argc, char **argv)
 	int rc = IL_EX_CONFIG, e;
 	struct relay r = { 0 };
 	struct il_config *cfg = NULL;
+	int start_failed = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-c") && i + 1 < argc) {
@@ -167,8 +170,14 @@ int main(int argc, char **argv)
 		log_err("peer", "start_failed", "err=%s", log_q(err));
 		goto fail_status;
 	}
-	for (size_t i = 0; i < r.n_lists; i++)
+	for (size_t i = 0; i < r.n_lists; i++) {
 		deliver_start(&r, &r.lists[i]);
+		if ((e = ingest_start(&r, &r.lists[i], err, sizeof(err))) < 0) {
+			log_err("ingest", "start_failed", "list=%s err=%s", r.lists[i].conf->name,
+				log_q(err));
+			start_failed = 1;
+		}
+	}
 
 	uv_signal_init(r.loop, &r.sig_term);
 	uv_signal_init(r.loop, &r.sig_int);
@@ -182,15 +191,17 @@ int main(int argc, char **argv)
 	uv_timer_start(&r.tick, on_tick, TICK_MS, TICK_MS);
 	upkeep(&r);
 	last_upkeep = last_gc = util_mono_ms();
+	if (start_failed)
+		relay_stop(&r);         /* an ingest listener could not start */
 
 	log_info("relay", "started", "version=%s peers=%zu lists=%zu listen=%s", IL_VERSION,
 		 cfg->n_peers, cfg->n_lists, cfg->listen.s ? cfg->listen.s : "none");
 #if HAVE_SYSTEMD
 	sd_notify(0, "READY=1");
 #endif
+	rc = start_failed ? 75 : 0;
 	uv_run(r.loop, UV_RUN_DEFAULT);
 	log_info("relay", "stopped", "uptime_s=%lld", (long long)((util_now_ms() - r.started_ms) / 1000));
-	rc = 0;
 	goto fail_lists;
 
 fail_status:

@@ -57,6 +57,7 @@ struct list_rt {
 	const struct il_list_conf *conf;
 	uint64_t ingested, delivered;
 	struct deliverer *dl;
+	struct ingest *in;              /* LMTP listener, if `ingest =` */
 };
 
 struct relay {
@@ -155,6 +156,10 @@ int status_start(struct relay *r, char *err, size_t errlen);
 void status_stop(struct relay *r);
 /* The `status` JSON into a malloc'd string. */
 char *status_json(struct relay *r);
+
+/* --- ingest_lmtp.c: `ingest = lmtp://HOST:PORT | lmtp:unix:PATH` --- */
+int ingest_start(struct relay *r, struct list_rt *l, char *err, size_t errlen);
+void ingest_stop(struct list_rt *l);
 
 /* --- deliver.c --- */
 int deliver_start(struct relay *r, struct list_rt *l);
