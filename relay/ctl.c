@@ -15,6 +15,13 @@ static const struct {
 	{ "fingerprint", ctl_fingerprint, "fingerprint FILE" },
 	{ "submit", ctl_submit, "[-s SOCK | -c FILE] submit LIST < message" },
 	{ "status", ctl_command, "[-s SOCK | -c FILE] status [--human]" },
+	{ "peers", ctl_command, "[-s SOCK | -c FILE] peers" },
+	{ "metrics", ctl_command, "[-s SOCK | -c FILE] metrics" },
+	{ "reload", ctl_command, "[-s SOCK | -c FILE] reload" },
+	{ "failed", ctl_command, "[-s SOCK | -c FILE] failed LIST" },
+	{ "retry", ctl_command, "[-s SOCK | -c FILE] retry LIST [ID]" },
+	{ "queue", ctl_command, "[-s SOCK | -c FILE] queue PEER" },
+	{ "purge", ctl_command, "[-s SOCK | -c FILE] purge PEER [ID]" },
 };
 
 static void usage(FILE *f)

@@ -25,4 +25,7 @@ void jb_str(struct wbuf *b, const char *s);
 /* Commands beyond status/submit; returns 1 if it handled cmd. */
 int status_extra_command(struct conn *c, struct relay *r, const char *cmd, char *args);
 
+/* failed / retry (status_deliver.c); returns 1 if it handled cmd. */
+int status_deliver_command(struct conn *c, struct relay *r, const char *cmd, char *args);
+
 #endif

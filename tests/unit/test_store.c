@@ -91,6 +91,20 @@ static int put1(struct il_store *st, uint32_t n, const char *list, const char *m
 	return r;
 }
 
+/* Run SQL on dir's database through a connection of our own (what an
+ * operator's sqlite3 shell would do). */
+static int side_sql(const char *dir, const char *sql)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, IL_STORE_FILE);
+	sqlite3 *db;
+	int rc = sqlite3_open(path, &db);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
 static void test_open(void)
 {
 	const char *dir = new_dir("open/deeper/data");
@@ -148,6 +162,26 @@ static void test_newer(void)
 		 "DB: schema version 99 is newer than this interlist (%d); refusing to open",
 		 IL_STORE_SCHEMA);
 	CHECK_STR(err, want);
+
+	CHECK_EQ(side_sql(dir, "PRAGMA user_version = -1"), SQLITE_OK);
+	CHECK_EQ(store_open(dir, &st, err, sizeof(err)), IL_EVERSION);
+
+	/* A failed migration leaves the file as it was (version 0). */
+	const char *half = new_dir("half");
+	CHECK_EQ(util_mkdirs(half, 0700), 0);
+	CHECK_EQ(side_sql(half, "CREATE TABLE messages (x)"), SQLITE_OK);
+	CHECK_EQ(store_open(half, &st, err, sizeof(err)), IL_ESTORE);
+	CHECK(strstr(err, "already exists") != NULL);
+	CHECK_EQ(side_sql(half, "CREATE TABLE ok_v0 (x); DROP TABLE ok_v0;"
+				" SELECT CASE WHEN (SELECT count(*) FROM sqlite_schema) = 1"
+				" THEN 1 ELSE RAISE(ABORT, 'leftover') END"),
+		 SQLITE_OK);
+
+	/* data_dir below a regular file. */
+	char below[512];
+	snprintf(below, sizeof(below), "%s/%s/sub", dir, IL_STORE_FILE);
+	CHECK_EQ(store_open(below, &st, err, sizeof(err)), -ENOTDIR);
+	CHECK(strncmp(err, "DB: cannot create ", 18) == 0);
 
 	/* Not a database at all: a clear error, not a crash. */
 	const char *bad = new_dir("notdb");
@@ -286,6 +320,52 @@ static void test_put_rollback(void)
 	/* The handle is still usable afterwards. */
 	CHECK_EQ(store_put(st, it, 1), 0);
 	CHECK_EQ(it[0].result, 0);
+	store_close(st);
+}
+
+/* Batch writes other than put are one transaction too: a failure on the
+ * second element undoes the first. */
+static void test_batch_atomic(void)
+{
+	const char *dir = new_dir("atomic");
+	struct il_store *st = open_ok(dir);
+	struct titem t[2];
+	struct store_item it[2];
+	fill(&it[0], &t[0], 1, "list-a", NULL, one_peer, 1, 1);
+	fill(&it[1], &t[1], 2, "list-a", NULL, one_peer, 1, 1);
+	CHECK_EQ(store_put(st, it, 2), 0);
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "CREATE TRIGGER no_q BEFORE DELETE ON peer_queue WHEN OLD.seq = %lld"
+		 " BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+		 "CREATE TRIGGER no_d BEFORE DELETE ON deliveries WHEN OLD.seq = %lld"
+		 " BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+		 "CREATE TRIGGER no_u BEFORE UPDATE ON deliveries WHEN OLD.seq = %lld"
+		 " BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+		 (long long)it[1].seq, (long long)it[1].seq, (long long)it[1].seq);
+	CHECK_EQ(side_sql(dir, sql), SQLITE_OK);
+
+	uint8_t ids[2][IL_SHA256_LEN];
+	memcpy(ids[0], t[0].id, IL_SHA256_LEN);
+	memcpy(ids[1], t[1].id, IL_SHA256_LEN);
+	CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ids, 2), IL_ESTORE);
+	int64_t seqs[2] = { it[0].seq, it[1].seq };
+	CHECK_EQ(store_deliver_done(st, "list-a", seqs, 2), IL_ESTORE);
+	struct store_entry e[2];
+	size_t n = 9;
+	CHECK_EQ(store_queue_expire(st, INT64_MAX, NULL, NULL), IL_ESTORE);
+	CHECK_EQ(store_deliver_defer(st, "list-a", it[1].seq, 0, "x"), IL_ESTORE);
+	CHECK_EQ(store_deliver_park(st, "list-a", it[1].seq, "x"), IL_ESTORE);
+	uint64_t q = 0, pending = 0, failed = 9;
+	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
+	CHECK_EQ(q, 2);
+	CHECK_EQ(store_deliver_stats(st, "list-a", &pending, &failed), 0);
+	CHECK_EQ(pending, 2);
+	CHECK_EQ(failed, 0);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", 0, 2, NULL, 0, e, &n), 0);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(e[1].attempts, 0);
+	store_entries_free(e, n);
 	store_close(st);
 }
 
@@ -804,6 +884,7 @@ int main(void)
 	test_newer();
 	test_put();
 	test_put_rollback();
+	test_batch_atomic();
 	test_queue();
 	test_deliver();
 	test_prune();
