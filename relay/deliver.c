@@ -17,6 +17,11 @@
 struct deliverer {
 	struct relay *r;
 	struct list_rt *l;
+	/* The list's config as it was when this deliverer started: a reload
+	 * that changes the list stops this one and starts another, and the
+	 * trust reference keeps this config alive until the last item is done. */
+	const struct il_list_conf *conf;
+	struct trust *trust;
 	int running;                    /* batch job, or number of async items in flight */
 	int again;                      /* kicked while busy */
 	int stopped;                    /* deliver_stop() came while work ran */
@@ -33,7 +38,7 @@ struct dl_job {
 };
 
 uv_loop_t *dl_loop(const struct dl_item *it) { return it->d->r->loop; }
-const struct il_list_conf *dl_list(const struct dl_item *it) { return it->d->l->conf; }
+const struct il_list_conf *dl_list(const struct dl_item *it) { return it->d->conf; }
 
 char *deliver_relay_headers(const struct il_envelope *env)
 {
@@ -69,6 +74,7 @@ static void timer_closed(uv_handle_t *h)
 	struct deliverer *d = h->data;
 	if (d->backend_state)
 		deliver_smtp_fini(d->backend_state);
+	trust_release(d->trust);
 	free(d);
 }
 
@@ -82,7 +88,7 @@ static void close_deliverer(struct deliverer *d)
 static void record_failure(struct deliverer *d, struct dl_item *it)
 {
 	struct relay *r = d->r;
-	const char *list = d->l->conf->name;
+	const char *list = d->conf->name;
 	char hex[IL_ID_HEX_LEN + 1];
 	envelope_id_hex(it->id, hex);
 	if (it->result == DL_PERMFAIL) {
@@ -107,9 +113,9 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 {
 	if (n == 0)
 		return;
-	int e = store_deliver_done(d->r->store, d->l->conf->name, seqs, n);
+	int e = store_deliver_done(d->r->store, d->conf->name, seqs, n);
 	if (e < 0) {
-		log_err("store", "delivery_record_failed", "list=%s err=%s", d->l->conf->name,
+		log_err("store", "delivery_record_failed", "list=%s err=%s", d->conf->name,
 			log_q(il_strerror(e)));
 		return;
 	}
@@ -117,7 +123,7 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 	for (size_t i = 0; items && i < n; i++) {
 		char hex[IL_ID_HEX_LEN + 1];
 		envelope_id_hex(items[i].id, hex);
-		log_info("deliver", "delivered", "list=%s msg=%s", d->l->conf->name, hex);
+		log_info("deliver", "delivered", "list=%s msg=%s", d->conf->name, hex);
 	}
 }
 
@@ -126,7 +132,7 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 static void batch_work(uv_work_t *req)
 {
 	struct dl_job *j = req->data;
-	deliver_maildir_batch(j->d->l->conf->deliver_target, j->items, j->n);
+	deliver_maildir_batch(j->d->conf->deliver_target, j->items, j->n);
 }
 
 static void batch_after(uv_work_t *req, int status)
@@ -196,7 +202,7 @@ static int item_from_entry(struct deliverer *d, const struct store_entry *e, str
 	struct il_envelope env = { 0 };
 	/* Our own stored bytes: any size we once accepted decodes. */
 	if (envelope_decode(e->blob, e->blob_len, SIZE_MAX, &env, NULL) < 0) {
-		store_deliver_park(d->r->store, d->l->conf->name, e->seq, "undecodable in store");
+		store_deliver_park(d->r->store, d->conf->name, e->seq, "undecodable in store");
 		return IL_EMALFORMED;
 	}
 	it->d = d;
@@ -214,7 +220,7 @@ static int item_from_entry(struct deliverer *d, const struct store_entry *e, str
 static void schedule_async(struct deliverer *d)
 {
 	struct relay *r = d->r;
-	int max = d->l->conf->max_deliveries > 0 ? d->l->conf->max_deliveries : 4;
+	int max = d->conf->max_deliveries > 0 ? d->conf->max_deliveries : 4;
 	if (d->running >= max)
 		return;
 	int64_t skip[64];
@@ -223,7 +229,7 @@ static void schedule_async(struct deliverer *d)
 		skip[ns++] = it->seq;
 	struct store_entry ents[64];
 	size_t n = 0;
-	if (store_deliver_fetch(r->store, d->l->conf->name, util_now_ms(), (size_t)(max - d->running),
+	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), (size_t)(max - d->running),
 				skip, ns, ents, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -236,7 +242,7 @@ static void schedule_async(struct deliverer *d)
 		it->next = d->inflight;
 		d->inflight = it;
 		d->running++;
-		if (d->l->conf->deliver_kind == IL_DELIVER_SMTP)
+		if (d->conf->deliver_kind == IL_DELIVER_SMTP)
 			deliver_smtp_start(it);
 		else
 			deliver_exec_start(it);
@@ -249,7 +255,7 @@ static void schedule(struct deliverer *d)
 	struct relay *r = d->r;
 	if (r->stopping || d->stopped)
 		return;
-	if (d->l->conf->deliver_kind != IL_DELIVER_MAILDIR) {
+	if (d->conf->deliver_kind != IL_DELIVER_MAILDIR) {
 		schedule_async(d);
 		return;
 	}
@@ -259,7 +265,7 @@ static void schedule(struct deliverer *d)
 	}
 	struct store_entry ents[DL_BATCH];
 	size_t n = 0;
-	if (store_deliver_fetch(r->store, d->l->conf->name, util_now_ms(), DL_BATCH, NULL, 0, ents,
+	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), DL_BATCH, NULL, 0, ents,
 				&n) < 0 || n == 0)
 		return;
 	struct dl_job *j = calloc(1, sizeof(*j));
@@ -286,6 +292,8 @@ int deliver_start(struct relay *r, struct list_rt *l)
 		return -ENOMEM;
 	d->r = r;
 	d->l = l;
+	d->conf = lc;
+	d->trust = trust_hold(r->trust);
 	uv_timer_init(r->loop, &d->timer);
 	d->timer.data = d;
 	l->dl = d;

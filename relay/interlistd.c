@@ -62,7 +62,7 @@ static void on_tick(uv_timer_t *t)
 		uv_close((uv_handle_t *)t, NULL);
 		net_stop(r);
 		for (size_t i = 0; i < r->n_lists; i++)
-			deliver_stop(&r->lists[i]);
+			deliver_stop(r->lists[i]);
 		return;
 	}
 	session_tick(r);
@@ -87,7 +87,7 @@ void relay_stop(struct relay *r)
 #endif
 	status_stop(r);
 	for (size_t i = 0; i < r->n_lists; i++)
-		ingest_stop(&r->lists[i]);
+		ingest_stop(r->lists[i]);
 	uv_close((uv_handle_t *)&r->sig_term, NULL);
 	uv_close((uv_handle_t *)&r->sig_int, NULL);
 	uv_close((uv_handle_t *)&r->sig_hup, NULL);
@@ -98,7 +98,9 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	struct relay *r = s->data;
 	if (signum == SIGHUP) {
-		log_warn("relay", "reload_unsupported", "hint=%s", log_q("restart to apply changes"));
+		char err[1024];
+		log_info("relay", "signal", "signal=HUP");
+		relay_reload(r, err, sizeof(err));     /* logs its outcome */
 		return;
 	}
 	log_info("relay", "signal", "signal=%s", signum == SIGTERM ? "TERM" : "INT");
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
 		goto fail_config;
 	}
 	r.cfg = cfg;    /* owned by r.trust from here on */
+	r.config_path = path;
 	log_init(cfg->id, cfg->log_level);
 	if ((e = keys_load_private(cfg->sign_key.s, &r.sign_key, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s:%d: sign_key: %s\n", path, cfg->sign_key.line, err);
@@ -157,11 +160,8 @@ int main(int argc, char **argv)
 	}
 	if (!(r.nonces = nonce_cache_new()))
 		goto fail_store;
-	r.lists = calloc(cfg->n_lists + 1, sizeof(*r.lists));
-	if (!r.lists)
+	if (relay_lists_sync(&r, cfg) < 0)
 		goto fail_nonces;
-	for (size_t i = 0; i < cfg->n_lists; i++)
-		r.lists[r.n_lists++].conf = &cfg->lists[i];
 	if ((e = status_start(&r, err, sizeof(err))) < 0) {
 		log_err("status", "start_failed", "err=%s", log_q(err));
 		goto fail_lists;
@@ -171,9 +171,9 @@ int main(int argc, char **argv)
 		goto fail_status;
 	}
 	for (size_t i = 0; i < r.n_lists; i++) {
-		deliver_start(&r, &r.lists[i]);
-		if ((e = ingest_start(&r, &r.lists[i], err, sizeof(err))) < 0) {
-			log_err("ingest", "start_failed", "list=%s err=%s", r.lists[i].conf->name,
+		deliver_start(&r, r.lists[i]);
+		if ((e = ingest_start(&r, r.lists[i], err, sizeof(err))) < 0) {
+			log_err("ingest", "start_failed", "list=%s err=%s", r.lists[i]->conf->name,
 				log_q(err));
 			start_failed = 1;
 		}
@@ -207,10 +207,10 @@ int main(int argc, char **argv)
 fail_status:
 	status_stop(&r);
 	for (size_t i = 0; i < r.n_lists; i++)
-		deliver_stop(&r.lists[i]);
+		deliver_stop(r.lists[i]);
 	uv_run(r.loop, UV_RUN_DEFAULT);
 fail_lists:
-	free(r.lists);
+	relay_lists_free(&r);
 fail_nonces:
 	nonce_cache_free(r.nonces);
 fail_store:

@@ -268,15 +268,51 @@ void peer_dial_stop(struct peer *p)
 	p->dstate = 0;
 }
 
+/* Request contexts of the listener: a held long-poll occupies one per peer,
+ * the rest serve pushes. Each is allocated on its own, since its aio points
+ * at it, so a reload can add more without moving any. */
+static int rctx_add(struct net *n, size_t count)
+{
+	struct rep_ctx **nr = realloc(n->rctx, (n->n_rctx + count) * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	n->rctx = nr;
+	for (size_t i = 0; i < count; i++) {
+		struct rep_ctx *rc = calloc(1, sizeof(*rc));
+		int e;
+		if (!rc)
+			return -ENOMEM;
+		rc->o.net = n;
+		if ((e = nng_aio_alloc(&rc->o.aio, net_aio_cb, &rc->o)) ||
+		    (e = nng_ctx_open(&rc->ctx, n->rep))) {
+			if (rc->o.aio)
+				nng_aio_free(rc->o.aio);
+			free(rc);
+			return il_from_nng(e);
+		}
+		n->rctx[n->n_rctx++] = rc;
+		rep_recv(rc);
+	}
+	return 0;
+}
+
+static int listener_tls(struct relay *r, const struct il_config *cfg, nng_tls_config **out,
+			char *err, size_t errlen)
+{
+	const char **cas = calloc(cfg->n_peers + 1, sizeof(*cas));
+	if (!cas)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		cas[i] = cfg->peers[i].tls_cert.s;
+	int e = tls_config(r, NNG_TLS_MODE_SERVER, NULL, cas, cfg->n_peers, out, err, errlen);
+	free(cas);
+	return e;
+}
+
 static int listener_start(struct relay *r, char *err, size_t errlen)
 {
 	struct net *n = r->net;
-	const char **cas = calloc(r->cfg->n_peers + 1, sizeof(*cas));
-	int e = -ENOMEM;
-	if (!cas)
-		return e;
-	for (size_t i = 0; i < r->cfg->n_peers; i++)
-		cas[i] = r->cfg->peers[i].tls_cert.s;
+	int e;
 	if ((e = nng_rep0_open(&n->rep))) {
 		e = il_from_nng(e);
 		goto out;
@@ -284,7 +320,7 @@ static int listener_start(struct relay *r, char *err, size_t errlen)
 	nng_socket_set_size(n->rep, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
 	listener_net = n;
 	nng_pipe_notify(n->rep, NNG_PIPE_EV_REM_POST, rep_pipe_cb, NULL);
-	if ((e = tls_config(r, NNG_TLS_MODE_SERVER, NULL, cas, r->cfg->n_peers, &n->ltls, err, errlen)) < 0)
+	if ((e = listener_tls(r, r->cfg, &n->ltls, err, errlen)) < 0)
 		goto out;
 	if ((e = nng_listener_create(&n->listener, n->rep, r->cfg->listen.s)) ||
 	    (e = nng_listener_set_ptr(n->listener, NNG_OPT_TLS_CONFIG, n->ltls)) ||
@@ -294,29 +330,31 @@ static int listener_start(struct relay *r, char *err, size_t errlen)
 		goto out;
 	}
 	n->listening = 1;
-	/* A held long-poll occupies a context per peer; the rest serve pushes. */
-	n->n_rctx = 2 * r->cfg->n_peers + 4 * PUSH_WINDOW;
-	n->rctx = calloc(n->n_rctx, sizeof(*n->rctx));
-	if (!n->rctx) {
-		e = -ENOMEM;
+	if ((e = rctx_add(n, 2 * r->cfg->n_peers + 4 * PUSH_WINDOW)) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n->n_rctx; i++) {
-		struct rep_ctx *rc = &n->rctx[i];
-		rc->o.net = n;
-		rc->o.on_done = NULL;   /* set by rep_recv */
-		if ((e = nng_aio_alloc(&rc->o.aio, net_aio_cb, &rc->o)) ||
-		    (e = nng_ctx_open(&rc->ctx, n->rep))) {
-			e = il_from_nng(e);
-			goto out;
-		}
-		rep_recv(rc);
-	}
 	log_info("peer", "listening", "url=%s peers=%zu", r->cfg->listen.s, r->cfg->n_peers);
 	e = 0;
 out:
-	free(cas);
 	return e;
+}
+
+static void peer_free(struct peer *p)
+{
+	free(p->ob.seqs);
+	free(p->ob.ids);
+	free(p->pull_results);
+	free(p);
+}
+
+static struct peer *peer_new(struct relay *r, const struct il_peer_conf *pc)
+{
+	struct peer *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->r = r;
+	p->conf = pc;
+	snprintf(p->id, sizeof(p->id), "%s", pc->id);
+	return p;
 }
 
 int net_start(struct relay *r, char *err, size_t errlen)
@@ -333,12 +371,9 @@ int net_start(struct relay *r, char *err, size_t errlen)
 	if (!r->peers)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->cfg->n_peers; i++) {
-		struct peer *p = calloc(1, sizeof(*p));
+		struct peer *p = peer_new(r, &r->cfg->peers[i]);
 		if (!p)
 			return -ENOMEM;
-		p->r = r;
-		p->conf = &r->cfg->peers[i];
-		snprintf(p->id, sizeof(p->id), "%s", p->conf->id);
 		r->peers[r->n_peers++] = p;
 	}
 	int e = 0;
@@ -348,6 +383,101 @@ int net_start(struct relay *r, char *err, size_t errlen)
 	for (size_t i = 0; i < r->n_peers; i++)
 		if (r->peers[i]->conf->url.s)
 			peer_dial_start(r->peers[i]);
+	return 0;
+}
+
+static int same_strs(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Does a change of peer settings need a new connection? Keys, lists, TLP
+ * and rate apply to the running session. */
+static int dial_changed(const struct il_peer_conf *a, const struct il_peer_conf *b)
+{
+	return !same_strs(a->url.s, b->url.s) || !same_strs(a->tls_cert.s, b->tls_cert.s);
+}
+
+int net_reload(struct relay *r, const struct il_config *cfg, char *err, size_t errlen)
+{
+	struct net *n = r->net;
+	nng_tls_config *ltls = NULL;
+	int e;
+	/* Build everything that can fail before changing anything. */
+	if (n->listening && (e = listener_tls(r, cfg, &ltls, err, errlen)) < 0)
+		return e;
+	struct peer **np = calloc(cfg->n_peers + 1, sizeof(*np));
+	struct peer **ret = realloc(n->retired, (n->n_retired + r->n_peers + 1) * sizeof(*ret));
+	if (!np || !ret) {
+		free(np);
+		if (ret)
+			n->retired = ret;
+		if (ltls)
+			nng_tls_config_free(ltls);
+		return -ENOMEM;
+	}
+	n->retired = ret;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		struct peer *p = relay_peer(r, cfg->peers[i].id);
+		if (!p && !(p = peer_new(r, &cfg->peers[i]))) {
+			for (size_t k = 0; k < i; k++)
+				if (!relay_peer(r, np[k]->id))
+					peer_free(np[k]);
+			free(np);
+			if (ltls)
+				nng_tls_config_free(ltls);
+			return -ENOMEM;
+		}
+		np[i] = p;
+	}
+	/* Removed peers: close, drop their queue, keep the struct until stop
+	 * (events already queued may still name it). */
+	for (size_t i = 0; i < r->n_peers; i++) {
+		struct peer *p = r->peers[i];
+		if (config_peer(cfg, p->id))
+			continue;
+		uint64_t dropped = 0;
+		peer_dial_stop(p);
+		session_release_held(p);
+		store_queue_purge(r->store, p->id, NULL, &dropped);
+		log_warn("peer", "removed", "peer=%s dropped_queue=%llu", p->id,
+			 (unsigned long long)dropped);
+		p->in_pipe = 0;
+		n->retired[n->n_retired++] = p;
+	}
+	size_t added = 0;
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		struct peer *p = np[i];
+		const struct il_peer_conf *pc = &cfg->peers[i];
+		int existed = relay_peer(r, p->id) != NULL;
+		int redial = existed && p->dials && dial_changed(p->conf, pc);
+		int want_dial = pc->url.s && !p->yielded;
+		if (redial || (p->dials && !want_dial))
+			peer_dial_stop(p);
+		p->conf = pc;
+		if (!existed) {
+			added++;
+			log_info("peer", "added", "peer=%s", p->id);
+		}
+		if (want_dial && !p->dials)
+			peer_dial_start(p);
+	}
+	free(r->peers);
+	r->peers = np;
+	r->n_peers = cfg->n_peers;
+	if (ltls) {
+		/* New connections are checked against the new set of pinned
+		 * certificates; established sessions keep their pipes. */
+		if ((e = nng_listener_set_ptr(n->listener, NNG_OPT_TLS_CONFIG, ltls)) != 0) {
+			log_err("peer", "listener_tls_update_failed", "err=%s", log_q(nng_strerror(e)));
+			nng_tls_config_free(ltls);
+		} else {
+			nng_tls_config_free(n->ltls);
+			n->ltls = ltls;
+		}
+		if (added)
+			rctx_add(n, 2 * added);
+	}
 	return 0;
 }
 
@@ -374,21 +504,19 @@ void net_stop(struct relay *r)
 	if (n->listening) {
 		nng_close(n->rep);
 		for (size_t i = 0; i < n->n_rctx; i++) {
-			if (n->rctx[i].o.aio) {
-				nng_aio_stop(n->rctx[i].o.aio);
-				nng_aio_free(n->rctx[i].o.aio);
-			}
+			nng_aio_stop(n->rctx[i]->o.aio);
+			nng_aio_free(n->rctx[i]->o.aio);
+			free(n->rctx[i]);
 		}
 		nng_tls_config_free(n->ltls);
 	}
 	listener_net = NULL;
 	free(n->rctx);
-	for (size_t i = 0; i < r->n_peers; i++) {
-		free(r->peers[i]->ob.seqs);
-		free(r->peers[i]->ob.ids);
-		free(r->peers[i]->pull_results);
-		free(r->peers[i]);
-	}
+	for (size_t i = 0; i < r->n_peers; i++)
+		peer_free(r->peers[i]);
+	for (size_t i = 0; i < n->n_retired; i++)
+		peer_free(n->retired[i]);
+	free(n->retired);
 	free(r->peers);
 	r->peers = NULL;
 	r->n_peers = 0;

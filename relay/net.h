@@ -111,8 +111,10 @@ struct net {
 	nng_socket rep;
 	nng_listener listener;
 	nng_tls_config *ltls;
-	struct rep_ctx *rctx;
+	struct rep_ctx **rctx;          /* each malloc'd: aios point at them */
 	size_t n_rctx;
+	struct peer **retired;          /* removed by a reload; freed at stop */
+	size_t n_retired;
 	uv_async_t async;
 	pthread_mutex_t mu;
 	struct ev *head, *tail;
@@ -134,5 +136,7 @@ void rep_recv(struct rep_ctx *rc);
 void peer_set_error(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int peer_dial_start(struct peer *p);
 void peer_dial_stop(struct peer *p);
+/* Drop a held long-poll with an empty answer (the peer polls again). */
+void session_release_held(struct peer *p);
 
 #endif

@@ -3,6 +3,7 @@
  * keys), lookups, the periodic tick (queue expiry, pruning, nonce cache) and
  * signal handling.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,8 +90,8 @@ const struct trust_entry *trust_find(const struct trust *t, const char *id)
 struct list_rt *relay_list(struct relay *r, const char *name)
 {
 	for (size_t i = 0; i < r->n_lists; i++)
-		if (!strcmp(r->lists[i].conf->name, name))
-			return &r->lists[i];
+		if (!strcmp(r->lists[i]->conf->name, name))
+			return r->lists[i];
 	return NULL;
 }
 
@@ -100,4 +101,54 @@ struct peer *relay_peer(struct relay *r, const char *id)
 		if (!strcmp(peer_id(r->peers[i]), id))
 			return r->peers[i];
 	return NULL;
+}
+
+int relay_lists_sync(struct relay *r, const struct il_config *cfg)
+{
+	struct list_rt **nl = calloc(cfg->n_lists + 1, sizeof(*nl));
+	if (!nl)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_lists; i++) {
+		struct list_rt *l = relay_list(r, cfg->lists[i].name);
+		if (!l && !(l = calloc(1, sizeof(*l)))) {
+			for (size_t k = 0; k < i; k++)
+				if (!relay_list(r, nl[k]->conf->name))
+					free(nl[k]);
+			free(nl);
+			return -ENOMEM;
+		}
+		l->conf = &cfg->lists[i];
+		nl[i] = l;
+	}
+	/* Lists no longer configured (stopped by the caller): work that is
+	 * still finishing may point at them, so they live until exit. */
+	for (size_t i = 0; i < r->n_lists; i++) {
+		int kept = 0;
+		for (size_t k = 0; k < cfg->n_lists; k++)
+			kept |= nl[k] == r->lists[i];
+		if (kept)
+			continue;
+		struct list_rt **rl = realloc(r->retired_lists,
+					      (r->n_retired_lists + 1) * sizeof(*rl));
+		IL_ASSERT(rl);
+		r->retired_lists = rl;
+		rl[r->n_retired_lists++] = r->lists[i];
+	}
+	free(r->lists);
+	r->lists = nl;
+	r->n_lists = cfg->n_lists;
+	return 0;
+}
+
+void relay_lists_free(struct relay *r)
+{
+	for (size_t i = 0; i < r->n_lists; i++)
+		free(r->lists[i]);
+	free(r->lists);
+	r->lists = NULL;
+	r->n_lists = 0;
+	for (size_t i = 0; i < r->n_retired_lists; i++)
+		free(r->retired_lists[i]);
+	free(r->retired_lists);
+	r->retired_lists = NULL;
 }

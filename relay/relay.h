@@ -27,7 +27,18 @@
 struct counters {
 	uint64_t accepted, duplicates, bad_signature, unknown_origin, auth_failed, loops,
 		too_large, stale, held_tlp, malformed, unknown_list, hop_limit, expired,
-		not_accepted, replays;
+		not_accepted, replays,
+		purged;                 /* dropped from peer queues by an operator */
+};
+
+/* Delivery latency (accepted here -> delivery recorded done), per list.
+ * Per-bucket counts, not cumulative; metrics.c holds the bucket bounds and
+ * renders them as a Prometheus histogram. */
+#define RELAY_LATENCY_BUCKETS 14
+struct latency_hist {
+	uint64_t n[RELAY_LATENCY_BUCKETS + 1];  /* the last one: above every bound */
+	uint64_t count;
+	int64_t sum_ms;
 };
 
 /* Keys and config shared with worker threads; freed when the last holder
@@ -50,6 +61,7 @@ const struct trust_entry *trust_find(const struct trust *t, const char *id);
 struct net;
 struct peer;
 struct status_srv;
+struct metrics;
 struct deliverer;
 
 /* Per-list runtime. */
@@ -58,6 +70,7 @@ struct list_rt {
 	uint64_t ingested, delivered;
 	struct deliverer *dl;
 	struct ingest *in;              /* LMTP listener, if `ingest =` */
+	struct latency_hist latency;
 };
 
 struct relay {
@@ -71,10 +84,14 @@ struct relay {
 	struct counters c;
 	struct peer **peers;
 	size_t n_peers;
-	struct list_rt *lists;
+	struct list_rt **lists;         /* stable pointers: a reload adds and removes */
 	size_t n_lists;
+	struct list_rt **retired_lists; /* removed by a reload; freed at exit */
+	size_t n_retired_lists;
+	const char *config_path;        /* as given with -c, for reload */
 	struct net *net;
 	struct status_srv *status;
+	struct metrics *metrics;        /* cert expiry dates, optional HTTP endpoint */
 	struct nonce_cache *nonces;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;
@@ -83,8 +100,16 @@ struct relay {
 };
 
 struct peer *relay_peer(struct relay *r, const char *id);
+/* Make r->lists match cfg's [list] sections: keep (repointing conf) the lists
+ * still there, add new ones, retire the removed ones (the caller has stopped
+ * their delivery and ingest). Used at start and on reload. */
+int relay_lists_sync(struct relay *r, const struct il_config *cfg);
+void relay_lists_free(struct relay *r);
 struct list_rt *relay_list(struct relay *r, const char *name);
 void relay_stop(struct relay *r);
+/* Re-read the config file and apply it (reload.c). On error the old config
+ * stays in force and err holds "FILE:LINE: message"; returns IL_ECONFIG. */
+int relay_reload(struct relay *r, char *err, size_t errlen);
 
 /* --- accept.c: the intake of messages, local and from peers --- */
 
@@ -128,6 +153,9 @@ int relay_submit(struct relay *r, const char *list, const uint8_t *msg, size_t l
 
 /* --- session.c / net.c --- */
 int net_start(struct relay *r, char *err, size_t errlen);
+/* Apply a reloaded config's peers: removed peers are closed and their
+ * queues dropped, changed ones redialled, others untouched. */
+int net_reload(struct relay *r, const struct il_config *cfg, char *err, size_t errlen);
 void net_stop(struct relay *r);
 void peer_kick(struct peer *p);          /* new messages queued for p */
 

@@ -355,6 +355,16 @@ void session_listener_request(struct rep_ctx *rc, nng_msg *msg)
 	reply_status(rc, WIRE_BADREQ);
 }
 
+void session_release_held(struct peer *p)
+{
+	if (p->held) {
+		struct rep_ctx *old = p->held;
+		p->held = NULL;
+		old->held_for = NULL;
+		reply_empty_pull(old);
+	}
+}
+
 void session_rep_pipe_removed(struct relay *r, uint32_t pipe)
 {
 	for (size_t i = 0; i < r->n_peers; i++) {

@@ -96,7 +96,7 @@ char *status_json(struct relay *r)
 	}
 	jb_printf(&b, "],\"lists\":[");
 	for (size_t i = 0; i < r->n_lists; i++) {
-		struct list_rt *l = &r->lists[i];
+		struct list_rt *l = r->lists[i];
 		uint64_t pending = 0, failed = 0;
 		store_deliver_stats(r->store, l->conf->name, &pending, &failed);
 		jb_printf(&b, "%s{\"name\":", i ? "," : "");
@@ -254,6 +254,18 @@ static void dispatch(struct conn *c, char *line, const uint8_t *body, size_t bod
 			status_answer(c, j, strlen(j));
 		else
 			conn_close(c);
+		return;
+	}
+	if (!strcmp(cmd, "reload")) {
+		char err[1024];
+		if (!status_caller_privileged(c)) {
+			status_answerf(c, "err 77 permission denied: reload needs root or the relay's user\n");
+			return;
+		}
+		if (relay_reload(r, err, sizeof(err)) < 0)
+			status_answerf(c, "err 78 %s\n", err);
+		else
+			status_answerf(c, "ok reloaded\n");
 		return;
 	}
 	if (!strcmp(cmd, "submit")) {
