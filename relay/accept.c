@@ -335,17 +335,82 @@ void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg)
 
 /* ---- local posts ---- */
 
-int relay_submit(struct relay *r, const char *list, const uint8_t *msg, size_t len,
-		 uint8_t id_out[IL_SHA256_LEN], enum local_kind *kind)
+/*
+ * Local posts are prepared and signed at once, then wait in r->submits
+ * until the end of the loop iteration (a uv_check handle), when all of them
+ * are stored in one transaction: one fsync for every post that arrived
+ * meanwhile (group commit), and only then is each poster answered.
+ */
+struct submit {
+	struct submit *next;
+	struct il_envelope env;
+	char *message_id;
+	struct list_rt *l;
+	submit_cb cb;
+	void *arg;
+};
+
+static void flush_submits(uv_check_t *h)
+{
+	struct relay *r = h->data;
+	struct submit *s = r->submits, *next;
+	size_t n = 0;
+	r->submits = NULL;
+	r->submits_tail = &r->submits;
+	uv_check_stop(h);
+	for (struct submit *x = s; x; x = x->next)
+		n++;
+	if (n == 0)
+		return;
+	struct il_envelope **envs = calloc(n, sizeof(*envs));
+	char **msgids = calloc(n, sizeof(*msgids));
+	int *res = calloc(n, sizeof(*res));
+	uint8_t (*ids)[IL_SHA256_LEN] = calloc(n, IL_SHA256_LEN);
+	int e = -ENOMEM;
+	size_t i = 0;
+	if (envs && msgids && res && ids) {
+		for (struct submit *x = s; x; x = x->next, i++) {
+			envs[i] = &x->env;
+			msgids[i] = x->message_id;
+		}
+		e = accept_store(r, envs, msgids, n, 1, res, ids);
+	}
+	i = 0;
+	for (struct submit *x = s; x; x = next, i++) {
+		next = x->next;
+		char hex[IL_ID_HEX_LEN + 1];
+		if (e < 0 || res[i] == RES_TEMPFAIL) {
+			x->cb(x->arg, e < 0 ? e : IL_EFULL, NULL, LOCAL_NEW);
+		} else {
+			enum local_kind kind = res[i] == RES_DUPLICATE ? LOCAL_REPEAT : LOCAL_NEW;
+			if (kind == LOCAL_NEW)
+				x->l->ingested++;
+			envelope_id_hex(ids[i], hex);
+			log_info("ingest", kind == LOCAL_NEW ? "posted" : "repeat",
+				 "list=%s msg=%s tlp=%s", x->env.list, hex, tlp_name(x->env.tlp));
+			x->cb(x->arg, 0, ids[i], kind);
+		}
+		envelope_free(&x->env);
+		free(x->message_id);
+		free(x);
+	}
+	free(envs);
+	free(msgids);
+	free(res);
+	free(ids);
+}
+
+int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
+		       submit_cb cb, void *arg)
 {
 	struct list_rt *l = relay_list(r, list);
 	struct il_mailinfo mi = { 0 };
-	struct il_envelope env = { 0 };
+	struct submit *s = NULL;
 	uint8_t *prep = NULL;
 	size_t plen = 0;
+	uint8_t id[IL_SHA256_LEN];
 	char hex[IL_ID_HEX_LEN + 1];
 	int e;
-	*kind = LOCAL_NEW;
 	if (!l)
 		return IL_EFIELD;
 	if ((e = mailhdr_parse(msg, len, r->cfg->max_message_bytes, &mi)) < 0) {
@@ -358,16 +423,15 @@ int relay_submit(struct relay *r, const char *list, const uint8_t *msg, size_t l
 	/* Our own delivery coming back through the list: a loop, not a post. */
 	if (mi.has_interlist_id && store_has_id(r->store, mi.interlist_id) > 0) {
 		r->c.loops++;
-		memcpy(id_out, mi.interlist_id, IL_SHA256_LEN);
-		*kind = LOCAL_LOOP;
-		envelope_id_hex(id_out, hex);
+		envelope_id_hex(mi.interlist_id, hex);
 		log_info("ingest", "loop", "list=%s msg=%s", list, hex);
+		cb(arg, 0, mi.interlist_id, LOCAL_LOOP);
 		e = 0;
 		goto out;
 	}
-	if (store_find_msgid(r->store, list, mi.message_id, id_out) > 0) {
+	if (store_find_msgid(r->store, list, mi.message_id, id) > 0) {
 		r->c.duplicates++;
-		*kind = LOCAL_REPEAT;
+		cb(arg, 0, id, LOCAL_REPEAT);
 		e = 0;
 		goto out;
 	}
@@ -376,32 +440,42 @@ int relay_submit(struct relay *r, const char *list, const uint8_t *msg, size_t l
 			 log_q(mi.message_id));
 	if ((e = mailhdr_prepare(msg, len, &prep, &plen)) < 0)
 		goto out;
-	enum il_tlp tlp = mi.tlp_found ? mi.tlp : l->conf->default_tlp;
-	if ((e = envelope_create(&env, r->cfg->id, list, (uint64_t)util_now_ms(), tlp, prep, plen,
-				 (uint8_t)r->cfg->hop_limit, r->sign_key)) < 0)
-		goto out;
-	struct il_envelope *envs[1] = { &env };
-	char *msgids[1] = { mi.message_id };
-	int res[1];
-	uint8_t ids[1][IL_SHA256_LEN];
-	if ((e = accept_store(r, envs, msgids, 1, 1, res, ids)) < 0)
-		goto out;
-	if (res[0] == RES_TEMPFAIL) {
-		e = IL_EFULL;
+	if (!(s = calloc(1, sizeof(*s)))) {
+		e = -ENOMEM;
 		goto out;
 	}
-	memcpy(id_out, ids[0], IL_SHA256_LEN);
-	if (res[0] == RES_DUPLICATE)
-		*kind = LOCAL_REPEAT;
-	else
-		l->ingested++;
-	envelope_id_hex(id_out, hex);
-	log_info("ingest", *kind == LOCAL_NEW ? "posted" : "repeat", "list=%s msg=%s tlp=%s", list,
-		 hex, tlp_name(tlp));
+	enum il_tlp tlp = mi.tlp_found ? mi.tlp : l->conf->default_tlp;
+	if ((e = envelope_create(&s->env, r->cfg->id, list, (uint64_t)util_now_ms(), tlp, prep, plen,
+				 (uint8_t)r->cfg->hop_limit, r->sign_key)) < 0)
+		goto out;
+	s->message_id = mi.message_id;
+	mi.message_id = NULL;
+	s->l = l;
+	s->cb = cb;
+	s->arg = arg;
+	*r->submits_tail = s;
+	r->submits_tail = &s->next;
+	s = NULL;
+	uv_check_start(&r->submit_check, flush_submits);
 	e = 0;
 out:
-	envelope_free(&env);
+	free(s);
 	free(prep);
 	mailhdr_free(&mi);
 	return e;
+}
+
+void relay_submit_init(struct relay *r)
+{
+	r->submits = NULL;
+	r->submits_tail = &r->submits;
+	uv_check_init(r->loop, &r->submit_check);
+	r->submit_check.data = r;
+}
+
+void relay_submit_close(struct relay *r)
+{
+	/* Anything waiting is stored and answered before the handle goes. */
+	flush_submits(&r->submit_check);
+	uv_close((uv_handle_t *)&r->submit_check, NULL);
 }

@@ -14,7 +14,7 @@ static const struct {
 	{ "check", ctl_check, "check [-c FILE]" },
 	{ "fingerprint", ctl_fingerprint, "fingerprint FILE" },
 	{ "submit", ctl_submit, "[-s SOCK | -c FILE] submit LIST < message" },
-	{ "status", ctl_command, "[-s SOCK | -c FILE] status [--human]" },
+	{ "status", ctl_status, "[-s SOCK | -c FILE] status [--human]" },
 	{ "peers", ctl_command, "[-s SOCK | -c FILE] peers" },
 	{ "metrics", ctl_command, "[-s SOCK | -c FILE] metrics" },
 	{ "reload", ctl_command, "[-s SOCK | -c FILE] reload" },
@@ -22,6 +22,7 @@ static const struct {
 	{ "retry", ctl_command, "[-s SOCK | -c FILE] retry LIST [ID]" },
 	{ "queue", ctl_command, "[-s SOCK | -c FILE] queue PEER" },
 	{ "purge", ctl_command, "[-s SOCK | -c FILE] purge PEER [ID]" },
+	{ "backup", ctl_backup, "[-c FILE] backup OUT" },
 };
 
 static void usage(FILE *f)

@@ -13,6 +13,7 @@
 #define EX_UNAVAILABLE_ 69
 #define EX_SOFTWARE_ 70
 #define EX_CANTCREAT_ 73
+#define EX_IOERR_ 74
 #define EX_TEMPFAIL_ 75
 #define EX_CONFIG_ 78
 
@@ -29,5 +30,11 @@ int ctl_fingerprint(const struct ctl_opts *o, int argc, char **argv);
 /* Verbs that talk to the daemon's status socket (ctl_socket.c). */
 int ctl_submit(const struct ctl_opts *o, int argc, char **argv);
 int ctl_command(const struct ctl_opts *o, int argc, char **argv);
+
+/* `status [--human]`: ctl_command, or its answer as tables (ctl_human.c). */
+int ctl_status(const struct ctl_opts *o, int argc, char **argv);
+
+/* `backup OUT`: a consistent copy of the store, read-only (ctl_backup.c). */
+int ctl_backup(const struct ctl_opts *o, int argc, char **argv);
 
 #endif

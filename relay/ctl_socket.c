@@ -87,8 +87,16 @@ static int exchange(const char *path, const char *head, const uint8_t *body, siz
 		e = send_all(fd, body, body_len);
 	if (e == 0)
 		shutdown(fd, SHUT_WR);
-	if (e == 0)
+	/* The daemon may answer early (a message too large) and close: its
+	 * answer is still there to read even though our send failed. */
+	if (e == 0 || e == -EPIPE || e == -ECONNRESET) {
+		int se = e;
 		e = util_read_fd(fd, CTL_ANSWER_MAX, answer, answer_len);
+		if (e == 0 && *answer_len == 0 && se < 0) {
+			free(*answer);
+			e = se;
+		}
+	}
 	close(fd);
 	if (e == 0 && *answer_len == 0) {
 		free(*answer);

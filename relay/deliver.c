@@ -10,6 +10,7 @@
 #include "il/log.h"
 #include "il/util.h"
 #include "deliver.h"
+#include "metrics.h"
 
 #define DL_BATCH 128
 #define DL_BACKOFF_MAX_S 3600
@@ -120,8 +121,10 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 		return;
 	}
 	d->l->delivered += n;
+	int64_t now = util_now_ms();
 	for (size_t i = 0; items && i < n; i++) {
 		char hex[IL_ID_HEX_LEN + 1];
+		metrics_observe_delivery(d->l, now - items[i].accepted_ms);
 		envelope_id_hex(items[i].id, hex);
 		log_info("deliver", "delivered", "list=%s msg=%s", d->conf->name, hex);
 	}
@@ -213,6 +216,7 @@ static int item_from_entry(struct deliverer *d, const struct store_entry *e, str
 	it->msg = env.msg;
 	it->msg_len = env.msg_len;
 	it->attempts = e->attempts;
+	it->accepted_ms = e->queued_ms;         /* deliveries: the message's received time */
 	env.msg = NULL;
 	return 0;
 }

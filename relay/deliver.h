@@ -26,6 +26,7 @@ struct dl_item {
 	uint8_t *msg;                   /* owned; LF endings */
 	size_t msg_len;
 	int attempts;
+	int64_t accepted_ms;            /* when the message was stored here (latency metric) */
 	int result;                     /* DL_DONE, DL_TEMPFAIL, DL_PERMFAIL */
 	char error[200];
 	void *backend;                  /* the backend's per-item state */

@@ -1,5 +1,5 @@
 /*
- * deliver_maildir.c — a real Maildir: write tmp/NAME, fsync, rename into
+ * deliver_maildir.c — a real Maildir: write tmp/NAME, sync, rename into
  * new/NAME, fsync new/ once per batch. NAME is derived from the envelope id,
  * so a crash between the rename and the store's record finds the file there
  * (in new/, or in cur/ once a reader has seen it) and does not write a
@@ -84,18 +84,25 @@ static void fail(struct dl_item *it, const char *what, int e)
 	snprintf(it->error, sizeof(it->error), "maildir %s: %s", what, strerror(-e));
 }
 
+/*
+ * Write the whole batch into tmp/, make it durable with one syncfs() (one
+ * journal commit instead of one per file), then rename each file into new/
+ * and fsync new/ once. A file is in new/ only once its bytes are on disk.
+ */
 void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX], name[IL_ID_HEX_LEN + 16];
-	int renamed = 0;
+	int written = 0, renamed = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		file_name(it, name);
 		it->result = DL_DONE;
-		if (already_there(dir, name))
+		it->backend = NULL;
+		if (already_there(dir, name)) {
+			it->backend = (void *)1;        /* nothing to rename */
 			continue;
+		}
 		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
-		snprintf(dst, sizeof(dst), "%s/new/%s", dir, name);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			fail(it, "open", -errno);
@@ -104,14 +111,39 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 		int e = write_all(fd, it->headers, strlen(it->headers));
 		if (e == 0)
 			e = write_all(fd, it->msg, it->msg_len);
-		if (e == 0 && fsync(fd) < 0)
-			e = -errno;
-		close(fd);
-		if (e == 0 && rename(tmp, dst) < 0)
+		if (close(fd) < 0 && e == 0)
 			e = -errno;
 		if (e < 0) {
 			unlink(tmp);
 			fail(it, "write", e);
+			continue;
+		}
+		written++;
+	}
+	if (written) {
+		snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+		int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int e = fd < 0 ? -errno : (syncfs(fd) < 0 ? -errno : 0);
+		if (fd >= 0)
+			close(fd);
+		if (e < 0) {
+			for (size_t i = 0; i < n; i++)
+				if (items[i].result == DL_DONE && !items[i].backend)
+					fail(&items[i], "sync", e);
+			return;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct dl_item *it = &items[i];
+		if (it->result != DL_DONE || it->backend)
+			continue;
+		file_name(it, name);
+		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
+		snprintf(dst, sizeof(dst), "%s/new/%s", dir, name);
+		if (rename(tmp, dst) < 0) {
+			int e = -errno;
+			unlink(tmp);
+			fail(it, "rename", e);
 			continue;
 		}
 		renamed++;
@@ -121,7 +153,9 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 		int e = util_fsync_dir(dst);
 		if (e < 0)
 			for (size_t i = 0; i < n; i++)
-				if (items[i].result == 0)
+				if (items[i].result == DL_DONE)
 					fail(&items[i], "fsync", e);
 	}
+	for (size_t i = 0; i < n; i++)
+		items[i].backend = NULL;
 }

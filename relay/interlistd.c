@@ -20,6 +20,7 @@
 #if HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
+#include "metrics.h"
 #include "net.h"
 #include "relay.h"
 
@@ -60,6 +61,7 @@ static void on_tick(uv_timer_t *t)
 			return;
 		uv_timer_stop(t);
 		uv_close((uv_handle_t *)t, NULL);
+		relay_submit_close(r);
 		net_stop(r);
 		for (size_t i = 0; i < r->n_lists; i++)
 			deliver_stop(r->lists[i]);
@@ -86,6 +88,7 @@ void relay_stop(struct relay *r)
 	sd_notify(0, "STOPPING=1");
 #endif
 	status_stop(r);
+	metrics_stop(r);
 	for (size_t i = 0; i < r->n_lists; i++)
 		ingest_stop(r->lists[i]);
 	uv_close((uv_handle_t *)&r->sig_term, NULL);
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
 	rc = 75;
 	r.loop = uv_default_loop();
 	r.started_ms = util_now_ms();
+	relay_submit_init(&r);
 	if ((e = util_random(r.boot, sizeof(r.boot))) < 0)
 		goto fail_key;
 	if ((e = store_open(cfg->data_dir.s, &r.store, err, sizeof(err))) < 0) {
@@ -165,6 +169,10 @@ int main(int argc, char **argv)
 	if ((e = status_start(&r, err, sizeof(err))) < 0) {
 		log_err("status", "start_failed", "err=%s", log_q(err));
 		goto fail_lists;
+	}
+	if ((e = metrics_start(&r, err, sizeof(err))) < 0) {
+		log_err("metrics", "start_failed", "err=%s", log_q(err));
+		goto fail_status;
 	}
 	if ((e = net_start(&r, err, sizeof(err))) < 0) {
 		log_err("peer", "start_failed", "err=%s", log_q(err));
@@ -206,6 +214,7 @@ int main(int argc, char **argv)
 
 fail_status:
 	status_stop(&r);
+	metrics_stop(&r);
 	for (size_t i = 0; i < r.n_lists; i++)
 		deliver_stop(r.lists[i]);
 	uv_run(r.loop, UV_RUN_DEFAULT);

@@ -64,6 +64,7 @@ struct metrics {
 	struct cert_exp *certs;
 	size_t n_certs;
 	uv_tcp_t server;
+	int has_server;                 /* server initialized: close it at stop */
 	int handles;                    /* open: server + connections' handles */
 	int stopping;
 	struct mconn *conns;
@@ -570,6 +571,7 @@ static int listen_http(struct metrics *m, const char *url, char *err, size_t err
 	}
 	uv_tcp_init(m->r->loop, &m->server);
 	m->server.data = m;
+	m->has_server = 1;
 	m->handles++;
 	e = uv_tcp_bind(&m->server, ai->ai_addr, 0);
 	freeaddrinfo(ai);
@@ -612,7 +614,7 @@ void metrics_stop(struct relay *r)
 	m->stopping = 1;
 	while (m->conns)
 		conn_close(m->conns);   /* unlinks itself */
-	if (m->handles > 2 * m->n_conns)
+	if (m->has_server)
 		uv_close((uv_handle_t *)&m->server, server_closed);
 	metrics_free_if_done(m);
 }

@@ -97,6 +97,9 @@ struct relay {
 	uv_timer_t tick;
 	int stopping;
 	int verify_jobs;                /* in flight on the thread pool */
+	struct submit *submits;         /* local posts waiting for the group commit */
+	struct submit **submits_tail;
+	uv_check_t submit_check;
 };
 
 struct peer *relay_peer(struct relay *r, const char *id);
@@ -144,12 +147,21 @@ struct rx_batch *rx_batch_new(struct relay *r, const char *peer, size_t n);
 void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg);
 void rx_batch_free(struct rx_batch *b);
 
-/* A local post (submit / LMTP). Returns 0 and the envelope id (also for a
- * repeat or a loop: *kind says which), or a negative code: IL_ENOTMAIL,
- * IL_ENOMSGID, IL_ETOOLARGE, IL_EFIELD (unknown list), IL_EFULL. */
+/*
+ * A local post (submit / LMTP). Checks, prepares and signs it at once; a bad
+ * post returns a negative code right away (IL_ENOTMAIL, IL_ENOMSGID,
+ * IL_ETOOLARGE, IL_EFIELD for an unknown list) and cb is not called. A good
+ * one returns 0 and cb(arg, 0, id, kind) runs once it is durable (on this
+ * loop iteration's group commit; at once for a repeat or a loop), or
+ * cb(arg, IL_EFULL or another code, NULL, ...) if the store refused it.
+ * The message bytes are copied; the caller may free them on return.
+ */
 enum local_kind { LOCAL_NEW = 0, LOCAL_REPEAT, LOCAL_LOOP };
-int relay_submit(struct relay *r, const char *list, const uint8_t *msg, size_t len,
-		 uint8_t id_out[IL_SHA256_LEN], enum local_kind *kind);
+typedef void (*submit_cb)(void *arg, int err, const uint8_t *id, enum local_kind kind);
+int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
+		       submit_cb cb, void *arg);
+void relay_submit_init(struct relay *r);
+void relay_submit_close(struct relay *r);
 
 /* --- session.c / net.c --- */
 int net_start(struct relay *r, char *err, size_t errlen);

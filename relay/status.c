@@ -210,19 +210,29 @@ int status_caller_privileged(struct conn *c)
 	return status_peer_uid(c, &uid) == 0 && (uid == 0 || uid == geteuid());
 }
 
+static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kind)
+{
+	struct conn *c = arg;
+	char hex[IL_ID_HEX_LEN + 1];
+	if (err < 0) {
+		status_answerf(c, "err 75 %s\n", il_strerror(err));
+		return;
+	}
+	envelope_id_hex(id, hex);
+	status_answerf(c, "ok %s %s\n", hex,
+		       kind == LOCAL_NEW ? "new" : kind == LOCAL_LOOP ? "loop" : "repeat");
+}
+
 static void do_submit(struct conn *c, const char *list, const uint8_t *msg, size_t len)
 {
 	struct relay *r = c->srv->r;
-	uint8_t id[IL_SHA256_LEN];
-	char hex[IL_ID_HEX_LEN + 1];
-	enum local_kind kind;
-	int e = relay_submit(r, list, msg, len, id, &kind);
-	if (e == 0) {
-		envelope_id_hex(id, hex);
-		status_answerf(c, "ok %s %s\n", hex,
-			       kind == LOCAL_NEW ? "new" : kind == LOCAL_LOOP ? "loop" : "repeat");
+	/* Stop reading: the answer waits for the group commit, and the client's
+	 * end-of-input must not close the connection meanwhile. */
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	c->answered = 1;
+	int e = relay_submit_async(r, list, msg, len, submitted, c);
+	if (e == 0)
 		return;
-	}
 	int code = 75;
 	const char *why = il_strerror(e);
 	switch (e) {
