@@ -99,6 +99,8 @@ struct peer {
 	struct rep_ctx *held;
 	struct out_batch ob;
 	int64_t out_cursor;
+	double rate_tokens;             /* max_rate bucket */
+	int64_t rate_ms;
 	/* stats */
 	uint64_t connects, sent, received, rejected;
 	int64_t last_seen_ms, connected_since_ms;

@@ -19,6 +19,35 @@
 
 static const uint8_t zero_boot[WIRE_BOOT_LEN];
 
+/*
+ * max_rate: a token bucket per peer, refilled at max_rate per second and
+ * holding at most one second's worth. What the bucket does not allow stays
+ * queued in the store (the tick sends it later); nothing is dropped.
+ */
+static size_t rate_allow(struct peer *p, size_t want)
+{
+	double rate = p->conf->max_rate;
+	if (rate <= 0)
+		return want;
+	int64_t now = util_mono_ms();
+	double cap = rate < 1 ? 1 : rate;
+	if (p->rate_ms == 0)
+		p->rate_tokens = cap;
+	else
+		p->rate_tokens += (double)(now - p->rate_ms) * rate / 1000.0;
+	if (p->rate_tokens > cap)
+		p->rate_tokens = cap;
+	p->rate_ms = now;
+	size_t n = p->rate_tokens < 1 ? 0 : (size_t)p->rate_tokens;
+	return n < want ? n : want;
+}
+
+static void rate_spend(struct peer *p, size_t n)
+{
+	if (p->conf->max_rate > 0)
+		p->rate_tokens -= (double)n;
+}
+
 static void mark_connected(struct peer *p, const char *role)
 {
 	p->connects++;
@@ -250,9 +279,10 @@ static void serve_pull(struct peer *p, struct rep_ctx *rc, int64_t wait_ms)
 	p->held = NULL;
 	rc->held_for = NULL;
 	/* Our own dialer session carries our queue: do not send it twice. */
-	if (p->dstate != 2)
-		store_queue_fetch(r->store, p->id, p->out_cursor, BATCH_MAX_MSGS, BATCH_MAX_BYTES,
-				  ents, &n);
+	size_t allow = rate_allow(p, BATCH_MAX_MSGS);
+	if (p->dstate != 2 && allow > 0)
+		store_queue_fetch(r->store, p->id, p->out_cursor, allow, BATCH_MAX_BYTES, ents, &n);
+	rate_spend(p, n);
 	if (n == 0) {
 		if (wait_ms > 0) {
 			p->held = rc;
@@ -515,9 +545,11 @@ static void push_pump(struct peer *p)
 			continue;
 		struct store_entry ents[BATCH_MAX_MSGS];
 		size_t n = 0;
-		if (store_queue_fetch(r->store, p->id, p->push_cursor, BATCH_MAX_MSGS,
-				      BATCH_MAX_BYTES, ents, &n) < 0 || n == 0)
+		size_t allow = rate_allow(p, BATCH_MAX_MSGS);
+		if (allow == 0 || store_queue_fetch(r->store, p->id, p->push_cursor, allow,
+						    BATCH_MAX_BYTES, ents, &n) < 0 || n == 0)
 			return;
+		rate_spend(p, n);
 		struct wbuf w = { 0 };
 		s->seqs = malloc(n * sizeof(*s->seqs));
 		s->ids = malloc(n * IL_SHA256_LEN);
@@ -699,6 +731,9 @@ void session_tick(struct relay *r)
 	int64_t now = util_mono_ms();
 	for (size_t i = 0; i < r->n_peers; i++) {
 		struct peer *p = r->peers[i];
+		/* A rate-limited peer's bucket has refilled: serve its long-poll. */
+		if (p->held && p->conf->max_rate > 0 && p->held->hold_until > now)
+			serve_pull(p, p->held, p->held->hold_until - now);
 		if (p->held && p->held->hold_until <= now) {
 			struct rep_ctx *old = p->held;
 			p->held = NULL;
