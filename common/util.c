@@ -51,6 +51,10 @@ int util_read_fd(int fd, size_t max, uint8_t **out, size_t *out_len)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
+			/* A unix-socket peer that answered and closed without reading
+			 * all we sent resets the connection after its answer: keep it. */
+			if (errno == ECONNRESET && len > 0)
+				break;
 			int e = -errno;
 			free(buf);
 			return e;

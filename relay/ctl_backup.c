@@ -90,6 +90,26 @@ fail:
 	return rc;
 }
 
+/* With no daemon running, reading a WAL database creates its -wal and -shm
+ * files, and SQLite leaves them. Made by root, they would keep a daemon
+ * running as its own user from opening the store: give them the store's
+ * owner. (Only chown, never unlink: a daemon may have started meanwhile.) */
+static void match_owner(const char *src)
+{
+	struct stat db, f;
+	char path[4096];
+	if (geteuid() != 0 || stat(src, &db) < 0)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", src, i ? "-shm" : "-wal") >=
+		    sizeof(path))
+			return;
+		if (stat(path, &f) == 0 && (f.st_uid != db.st_uid || f.st_gid != db.st_gid) &&
+		    chown(path, db.st_uid, db.st_gid) < 0)
+			fprintf(stderr, "interlistctl: warning: chown %s: %s\n", path, strerror(errno));
+	}
+}
+
 int ctl_backup(const struct ctl_opts *o, int argc, char **argv)
 {
 	struct il_config *cfg = NULL;
@@ -151,6 +171,7 @@ int ctl_backup(const struct ctl_opts *o, int argc, char **argv)
 	s = NULL;
 	sqlite3_close(db);
 	db = NULL;
+	match_owner(src);
 	int e = sync_copy(out);
 	if (e < 0) {
 		fprintf(stderr, "interlistctl: syncing %s: %s\n", out, strerror(-e));
@@ -163,7 +184,10 @@ int ctl_backup(const struct ctl_opts *o, int argc, char **argv)
 	rc = EX_OK_;
 fail:
 	sqlite3_finalize(s);
-	sqlite3_close(db);
+	if (db) {
+		sqlite3_close(db);
+		match_owner(src);
+	}
 	if (created)
 		unlink(out);
 	free(src);

@@ -145,6 +145,10 @@ static void job_closed(uv_handle_t *h)
 	struct dl_item *it = j->it;
 	it->backend = NULL;
 	free(j);
+	/* deliver.c arms its retry timer from the loop's cached time but records
+	 * the retry in wall-clock time: refresh the cache so that the timer does
+	 * not fire before the retry is due. */
+	uv_update_time(dl_loop(it));
 	dl_item_finished(it);
 }
 

@@ -37,6 +37,16 @@
 #include <curl/curl.h>
 #endif
 
+/* deliver.c arms its retry timer from the loop's cached time but records the
+ * retry in wall-clock time: refresh the cache first, or a callback that ran
+ * long (a TLS handshake) makes the timer fire before the retry is due, and
+ * nothing would wake the list again. */
+static void item_done(struct dl_item *it)
+{
+	uv_update_time(dl_loop(it));
+	dl_item_finished(it);
+}
+
 /* Finish an item on a later loop turn. deliver.c's scheduler starts items in
  * a loop over fetched rows: finishing inside deliver_smtp_start() would
  * re-enter it and fetch rows it is about to start a second time. */
@@ -50,7 +60,7 @@ static void later_closed(uv_handle_t *h)
 	struct smtp_later *l = h->data;
 	struct dl_item *it = l->it;
 	free(l);
-	dl_item_finished(it);
+	item_done(it);
 }
 
 static void later_fire(uv_timer_t *t)
@@ -250,7 +260,7 @@ static void collect_done(struct smtp_be *be)
 		job_classify(j, res);
 		it->backend = NULL;
 		job_free(j);
-		dl_item_finished(it);
+		item_done(it);
 	}
 }
 

@@ -5,8 +5,8 @@
  * dropped). DATA is read strictly: only CRLF "." CRLF ends it and only a dot
  * right after CRLF is unstuffed, as RFC 5321 4.1.1.4 says, so that a bare LF
  * inside a message can never end it early (the "SMTP smuggling" family of
- * bugs). The message is kept as received otherwise; relay_submit normalises
- * line ends itself.
+ * bugs). The message is kept as received otherwise; the relay's intake
+ * normalises line ends itself.
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -390,10 +390,29 @@ static void conn_close(struct mconn *c)
 	uv_close((uv_handle_t *)&c->deadline, conn_closed);
 }
 
+static void drain_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)hint;
+	struct mconn *c = h->data;
+	*buf = uv_buf_init(c->req, sizeof(c->req));
+}
+
+static void on_drain(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	(void)buf;
+	if (nread < 0)
+		conn_close(s->data);
+}
+
+/* Answer sent and half-closed: read what the client still sends until it
+ * closes (or the deadline). Closing with unread bytes would send a reset,
+ * and the client could lose the answer before reading it. */
 static void shut_done(uv_shutdown_t *sh, int status)
 {
-	(void)status;
-	conn_close(sh->data);
+	struct mconn *c = sh->data;
+	if (status < 0 || c->closing ||
+	    uv_read_start((uv_stream_t *)&c->tcp, drain_alloc, on_drain) < 0)
+		conn_close(c);
 }
 
 static void wrote(uv_write_t *w, int status)
@@ -530,6 +549,12 @@ static void on_connection(uv_stream_t *server, int status)
 	c->pprev = &m->conns;
 	m->conns = c;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		conn_close(c);
+		return;
+	}
+	/* Past twice the limit, not even an answer: each refused connection
+	 * still holds a descriptor until its client reads the 503. */
+	if (m->n_conns > 2 * METRICS_MAX_CONNS) {
 		conn_close(c);
 		return;
 	}
