@@ -11,6 +11,7 @@
 
 #include "il/error.h"
 #include "il/log.h"
+#include "metrics.h"
 #include "relay.h"
 
 static int same(const char *a, const char *b)
@@ -107,6 +108,7 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 				log_q(why));
 	}
 	log_set_level(r->cfg->log_level);
+	metrics_reload(r);
 	trust_release(old);
 	log_info("relay", "reloaded", "peers=%zu lists=%zu", r->n_peers, r->n_lists);
 	/* New peers and lists may have work waiting in the store already. */

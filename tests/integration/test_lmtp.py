@@ -1,0 +1,342 @@
+"""
+test_lmtp: the LMTP ingest (`ingest = lmtp://HOST:PORT | lmtp:unix:PATH`).
+
+a listens and carries two lists, `incidents` with an LMTP listener on TCP
+and `ops` on a Unix socket; b dials a and delivers both to Maildirs. Driven
+with smtplib.LMTP and raw sockets: a good message is answered 250 only once
+stored and reaches b; several messages per session and fully pipelined
+commands keep their replies in order, one per recipient; an oversized
+message is 552, a malformed one 550; a connection dropped mid-DATA stores
+nothing; concurrent sessions; a session over the limit gets 421; our own
+delivery coming back (its X-Interlist-Id known) is 250 and counted as a
+loop, not resent; stale and live Unix socket files; shutdown with sessions
+open. Every log is checked for sanitizer reports (run it once with an ASan
+build's interlistd).
+"""
+import os
+import re
+import smtplib
+import socket
+import stat
+import threading
+import time
+
+from harness import HEX64, make_msg, run, wait_until, Relay
+
+LIST, OPS = "incidents", "ops"
+MAX = 64 * 1024
+
+
+def crlf(b):
+    return b.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def reply_id(resp):
+    m = re.search(rb"as ([0-9a-f]{64})", resp)
+    return m.group(1).decode() if m else None
+
+
+def read_replies(sock, n, timeout=15):
+    """Read until n complete replies (a reply ends with a "DDD " line)."""
+    sock.settimeout(timeout)
+    buf = b""
+    replies = []
+    while len(replies) < n:
+        while b"\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return replies, True
+            buf += chunk
+        line, buf = buf.split(b"\r\n", 1)
+        if len(line) >= 4 and line[3:4] == b"-":
+            continue
+        replies.append(line.decode(errors="replace"))
+    return replies, False
+
+
+def read_all(sock, timeout=15):
+    sock.settimeout(timeout)
+    out = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return out
+        out += b
+
+
+def codes(text):
+    """The final reply codes in a stream (multi-line 250- lines skipped)."""
+    return [l[:3] for l in text.decode(errors="replace").split("\r\n") if len(l) >= 4 and l[3] == " "]
+
+
+def lmtp_send(target, msg, rcpts=("incidents@relay.test",), sender="owner@example.org"):
+    """One message over smtplib.LMTP; returns the list of (code, text),
+    one per recipient."""
+    lm = smtplib.LMTP(target) if isinstance(target, str) else smtplib.LMTP("127.0.0.1", target)
+    try:
+        lm.ehlo("mta.example.org")      # LMTP.ehlo sends LHLO
+        lm.mail(sender)
+        for r in rcpts:
+            code, resp = lm.rcpt(r)
+            if code != 250:
+                raise AssertionError("RCPT %s: %d %r" % (r, code, resp))
+        out = [lm.data(crlf(msg))]
+        for _ in rcpts[1:]:
+            out.append(lm.getreply())
+        lm.quit()
+        return out
+    finally:
+        lm.close()
+
+
+def main(t, fed):
+    port = __import__("harness").free_port()
+    a = fed.relay("a", lists=(LIST, OPS), relay_conf={"max_message_bytes": MAX})
+    sock_path = os.path.join(a.dir, "ops.lmtp")
+    a.list_conf = {LIST: {"ingest": "lmtp://127.0.0.1:%d" % port},
+                   OPS: {"ingest": "lmtp:unix:" + sock_path}}
+    b = fed.relay("b", listen=False, lists=(LIST, OPS))
+    a.add_peer(b)
+    b.add_peer(a, dial=True)
+
+    # A stale socket file (a crashed daemon's) is replaced at start.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(sock_path)
+    s.close()
+    a.start()
+    a.wait_ready()
+    b.start()
+    b.wait_ready()
+    wait_until(lambda: a.peer("b")["connected"] and b.peer("a")["connected"], 20, "a-b session up")
+    t.ok(True, "a-b session up")
+    t.ok(a.log_events("lmtp_listening", list=LIST), "a logs lmtp_listening for %s" % LIST)
+    st = os.stat(sock_path)
+    t.ok(stat.S_ISSOCK(st.st_mode), "the stale socket file was replaced by a live socket")
+    t.eq(stat.S_IMODE(st.st_mode), 0o660, "the LMTP Unix socket is mode 0660")
+
+    # Bound to the configured address only.
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        c.settimeout(2)
+        other = c.connect_ex(("127.0.0.2", port))
+    finally:
+        c.close()
+    t.ok(other != 0, "nothing listens on 127.0.0.2:%d (bound to 127.0.0.1 only)" % port)
+
+    # ---- a good message ----
+    msg = make_msg("lmtp-1@example.org", subject="first over LMTP", body="Hello.\n.leading dot\n")
+    (code, resp), = lmtp_send(port, msg)
+    t.eq(code, 250, "a good message is answered 250")
+    mid = reply_id(resp)
+    t.ok(mid and HEX64.match(mid), "the 250 names the envelope id", resp)
+    wait_until(lambda: mid in b.delivered_ids(LIST), 20, "the LMTP post at b")
+    f = [d for d in b.delivered(LIST) if d.hdr.get("X-Interlist-Id") == mid][0]
+    t.ok(f.orig == msg, "b holds the original bytes (LF, dot kept)", f.orig[:300])
+    t.ok(a.log_events("lmtp_accepted", list=LIST, msg=mid), "a logs lmtp_accepted with list and id")
+    t.eq(a.list_status(LIST)["ingested"], 1, "a's list counts 1 ingested")
+
+    # The same Message-ID again: a repeat, still 250, nothing new.
+    (code, resp), = lmtp_send(port, msg)
+    t.eq(code, 250, "a repeated Message-ID is answered 250")
+    t.eq(reply_id(resp), mid, "... with the first post's id")
+
+    # ---- several messages in one session, several recipients ----
+    lm = smtplib.LMTP("127.0.0.1", port)
+    ids = []
+    try:
+        code, _ = lm.ehlo("mta")
+        t.eq(code, 250, "LHLO 250")
+        t.ok(lm.has_extn("pipelining") and lm.has_extn("enhancedstatuscodes"),
+             "LHLO advertises PIPELINING and ENHANCEDSTATUSCODES")
+        t.eq(lm.esmtp_features.get("size"), str(MAX), "LHLO advertises SIZE max_message_bytes")
+        for i in range(3):
+            lm.mail("owner@example.org")
+            lm.rcpt("one@relay.test")
+            lm.rcpt("two@relay.test")
+            c1, r1 = lm.data(crlf(make_msg("lmtp-sess-%d@example.org" % i, body="n=%d\n" % i)))
+            c2, r2 = lm.getreply()
+            t.ok(c1 == 250 and c2 == 250 and b"<one@relay.test>" in r1 and b"<two@relay.test>" in r2,
+                 "message %d: one 250 per recipient, in RCPT order" % i, (c1, r1, c2, r2))
+            t.eq(reply_id(r1), reply_id(r2), "message %d: both recipients name the same id" % i)
+            ids.append(reply_id(r1))
+        lm.quit()
+    finally:
+        lm.close()
+    wait_until(lambda: set(ids) <= set(b.delivered_ids(LIST)), 20, "the session's 3 posts at b")
+    t.ok(True, "3 messages of one session reach b, once each")
+
+    # ---- raw pipelining: everything in one write ----
+    m1 = crlf(make_msg("lmtp-pipe-1@example.org", body="..x\nline\n"))
+    m2 = crlf(make_msg("lmtp-pipe-2@example.org"))
+    stuffed = lambda m: re.sub(rb"(?m)^\.", b"..", m)
+    blob = (b"LHLO mta\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nRCPT TO:<m@x>\r\nDATA\r\n" +
+            stuffed(m1) + b".\r\nNOOP\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n" +
+            stuffed(m2) + b".\r\nRSET\r\nHELO x\r\nQUIT\r\n")
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(blob)
+        out = read_all(s)
+    finally:
+        s.close()
+    t.eq(codes(out), ["220", "250", "250", "250", "250", "354", "250", "250", "250", "250", "250",
+                      "354", "250", "250", "500", "221"],
+         "pipelined commands: every reply, in order (HELO is 500)")
+    pids = re.findall(rb"as ([0-9a-f]{64})", out)
+    t.ok(len(pids) == 3 and pids[0] == pids[1] and pids[0] != pids[2], "pipelined: ids per message", out)
+    pids = [p.decode() for p in pids]
+    wait_until(lambda: {pids[0], pids[2]} <= set(b.delivered_ids(LIST)), 20, "pipelined posts at b")
+    f = [d for d in b.delivered(LIST) if d.hdr.get("X-Interlist-Id") == pids[0]][0]
+    t.ok(f.orig == m1.replace(b"\r\n", b"\n"), "pipelined message unstuffed, original bytes at b",
+         f.orig[:200])
+
+    # ---- refusals ----
+    c0 = a.counters()
+    big = make_msg("lmtp-big@example.org", body="x" * 99 + "\n") + b"y" * 100 + b"\n"
+    big = make_msg("lmtp-big@example.org", body=("z" * 200 + "\n") * (MAX // 200 + 10))
+    (code, resp), = lmtp_send(port, big)
+    t.eq(code, 552, "an oversized message is 552")
+    notmail = b"From: x@example.org\nMessage-ID: <nm@x>\nno separator line at all: just this\n"
+    notmail = b"this is not a header line\n\nbody\n"
+    (code, resp), = lmtp_send(port, notmail)
+    t.eq(code, 550, "a message without header/body separation is 550")
+    nomsgid = b"From: x@example.org\nSubject: no id\n\nbody\n"
+    (code, resp), = lmtp_send(port, nomsgid)
+    t.eq(code, 550, "a message without Message-ID is 550")
+    c1 = a.counters()
+    t.eq(c1["too_large"] - c0["too_large"], 1, "too_large counts the 552")
+    t.eq(c1["malformed"] - c0["malformed"], 2, "malformed counts the two 550")
+    t.eq(c1["accepted"], c0["accepted"], "nothing accepted by the refusals")
+    t.ok(a.log_events("lmtp_refused", list=LIST, reason="too_large"), "lmtp_refused reason=too_large logged")
+
+    # Bad sequences over raw socket.
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(b"MAIL FROM:<a@b>\r\nEHLO x\r\nLHLO x\r\nRCPT TO:<a@b>\r\nDATA\r\n"
+                  b"MAIL FROM:<a@b>\r\nDATA\r\nFOO\r\n" + b"L" * 1500 + b"\r\nQUIT\r\n")
+        out = read_all(s)
+    finally:
+        s.close()
+    t.eq(codes(out), ["220", "503", "500", "250", "503", "503", "250", "503", "500", "500", "221"],
+         "bad sequences: 503, HELO/EHLO and unknown 500, long line 500")
+
+    # ---- a connection dropped mid-DATA stores nothing ----
+    st0 = a.status()
+    nb = len(b.maildir_files(LIST))
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s.sendall(b"LHLO x\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n")
+    read_replies(s, 5)
+    s.sendall(crlf(make_msg("lmtp-dropped@example.org"))[:-3])
+    time.sleep(0.3)
+    s.close()
+    wait_until(lambda: a.log_events("lmtp_aborted", list=LIST), 10, "lmtp_aborted in a's log")
+    t.ok(True, "a logs lmtp_aborted for the dropped session")
+    time.sleep(1)
+    st1 = a.status()
+    t.eq(st1["counters"], st0["counters"], "dropped mid-DATA: counters unchanged")
+    t.eq(a.list_status(LIST, st1)["ingested"], a.list_status(LIST, st0)["ingested"],
+         "dropped mid-DATA: nothing ingested")
+    t.eq(len(b.maildir_files(LIST)), nb, "dropped mid-DATA: nothing delivered at b")
+
+    # ---- concurrent sessions ----
+    N = 12
+    results = [None] * N
+
+    def worker(i):
+        try:
+            # Hold the sessions open together: each waits before DATA.
+            results[i] = lmtp_send(port, make_msg("lmtp-conc-%d@example.org" % i, body="c%d\n" % i))
+        except Exception as e:
+            results[i] = e
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(N)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    ok = [r for r in results if isinstance(r, list) and r[0][0] == 250]
+    t.eq(len(ok), N, "%d concurrent sessions all answered 250" % N)
+    cids = {reply_id(r[0][1]) for r in ok}
+    wait_until(lambda: cids <= set(b.delivered_ids(LIST)), 30, "the concurrent posts at b")
+    t.ok(True, "%d concurrent posts reach b" % N)
+
+    # ---- the session limit ----
+    held = []
+    try:
+        for i in range(64):
+            s = socket.create_connection(("127.0.0.1", port), timeout=15)
+            held.append(s)
+            r, _ = read_replies(s, 1)
+            if not r or not r[0].startswith("220"):
+                t.ok(False, "session %d greeted 220" % i, r)
+                break
+        s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        try:
+            out = read_all(s)
+        finally:
+            s.close()
+        t.ok(out.startswith(b"421 "), "the 65th session gets 421 and is closed", out)
+    finally:
+        for s in held:
+            s.close()
+    # Once they are gone, sessions are served again.
+    wait_until(lambda: lmtp_send(port, make_msg("lmtp-after-limit@example.org"))[0][0] == 250, 10,
+               "a session after the limit is served")
+    t.ok(True, "after the held sessions close, a new session gets 250")
+
+    # ---- the Unix socket ----
+    om = make_msg("lmtp-unix@example.org", subject="over the unix socket")
+    (code, resp), = lmtp_send(sock_path, om)
+    t.eq(code, 250, "a message over lmtp:unix: is 250")
+    uid = reply_id(resp)
+    wait_until(lambda: uid in b.delivered_ids(OPS), 20, "the unix-socket post in b's ops Maildir")
+    t.ok(True, "the unix-socket post reaches b's ops list")
+
+    # ---- our own delivery comes back: a loop ----
+    wait_until(b.settled, 20, "b settled")
+    files = b.delivered(LIST)
+    back = [d for d in files if d.hdr.get("X-Interlist-Id") == mid][0]
+    c0 = a.counters()
+    nb = len(b.maildir_files(LIST))
+    (code, resp), = lmtp_send(port, back.raw)
+    t.eq(code, 250, "a message with a known X-Interlist-Id is answered 250")
+    t.eq(reply_id(resp), mid, "... naming the id it carries")
+    c1 = a.counters()
+    t.eq(c1["loops"] - c0["loops"], 1, "counters.loops increments")
+    t.eq(c1["accepted"], c0["accepted"], "the loop is not accepted as new")
+    time.sleep(1.5)
+    t.eq(a.peer("b")["queued"], 0, "nothing queued for b")
+    t.eq(len(b.maildir_files(LIST)), nb, "nothing new delivered at b")
+    t.ok(a.log_events("lmtp_accepted", list=LIST, kind="loop"), "lmtp_accepted kind=loop logged")
+
+    # ---- a second daemon on the same Unix socket is refused ----
+    c = fed.relay("c", listen=False, lists=(OPS,), list_conf={OPS: {"ingest": "lmtp:unix:" + sock_path}})
+    c.start()
+    try:
+        rc = c.proc.wait(timeout=20)
+    except Exception:
+        rc = None
+    t.ok(rc not in (None, 0), "a second relay on the live LMTP socket exits non-zero (%r)" % rc)
+    t.ok(c.log_events("start_failed"), "... logging start_failed", c.log_tail(5))
+    t.ok(stat.S_ISSOCK(os.stat(sock_path).st_mode), "a's socket file is still there")
+    (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-2@example.org"))
+    t.eq(code, 250, "a still serves its Unix socket")
+
+    # ---- shutdown with sessions open (one idle, one mid-DATA) ----
+    idle = socket.create_connection(("127.0.0.1", port), timeout=15)
+    mid_data = socket.create_connection(("127.0.0.1", port), timeout=15)
+    mid_data.sendall(b"LHLO x\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\nSubject: half\r\n")
+    read_replies(mid_data, 5)
+    read_replies(idle, 1)
+    a.stop()
+    t.ok(True, "a stops on SIGTERM with exit 0 while LMTP sessions are open")
+    t.ok(not os.path.exists(sock_path), "a removed its LMTP socket file")
+    idle.close()
+    mid_data.close()
+    b.stop()
+
+    for r in (a, b, c):
+        bad = [l for l in r.log().splitlines() if "Sanitizer" in l or "runtime error:" in l]
+        t.eq(bad, [], "no sanitizer report in %s's log" % r.id)
+
+
+if __name__ == "__main__":
+    run(main)
