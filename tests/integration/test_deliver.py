@@ -260,8 +260,8 @@ def main(t, fed):
     except ValueError:
         ans = {}
     fl = ans.get("failed") or [{}]
-    t.eq((ans.get("list"), ans.get("total"), len(ans.get("failed", [])), fl[0].get("id")),
-         ("smtp", 1, 1, m6), "failed lists the parked delivery's id", out)
+    t.ok((ans.get("list"), ans.get("total"), len(ans.get("failed", [])), fl[0].get("id"))
+         == ("smtp", 1, 1, m6), "failed lists the parked delivery's id", out)
     t.ok("550" in fl[0].get("error", "") and fl[0].get("attempts", 0) >= 1,
          "failed shows the 550 reply and the attempts", fl[0])
     t.eq((fl[0].get("origin"), fl[0].get("message_id")), ("a", "<park-smtp@example.org>"),

@@ -21,7 +21,7 @@ import stat
 import threading
 import time
 
-from harness import HEX64, make_msg, run, wait_until, Relay
+from harness import HEX64, free_port, make_msg, run, wait_until
 
 LIST, OPS = "incidents", "ops"
 MAX = 64 * 1024
@@ -69,9 +69,10 @@ def codes(text):
     return [l[:3] for l in text.decode(errors="replace").split("\r\n") if len(l) >= 4 and l[3] == " "]
 
 
-def lmtp_send(target, msg, rcpts=("incidents@relay.test",), sender="owner@example.org"):
-    """One message over smtplib.LMTP; returns the list of (code, text),
-    one per recipient."""
+def lmtp_send(target, msg, rcpts=("incidents@relay.test",), sender="owner@example.org",
+              before_data=None):
+    """One message over smtplib.LMTP (target: TCP port or socket path);
+    returns the list of (code, text), one per recipient."""
     lm = smtplib.LMTP(target) if isinstance(target, str) else smtplib.LMTP("127.0.0.1", target)
     try:
         lm.ehlo("mta.example.org")      # LMTP.ehlo sends LHLO
@@ -80,6 +81,8 @@ def lmtp_send(target, msg, rcpts=("incidents@relay.test",), sender="owner@exampl
             code, resp = lm.rcpt(r)
             if code != 250:
                 raise AssertionError("RCPT %s: %d %r" % (r, code, resp))
+        if before_data:
+            before_data()
         out = [lm.data(crlf(msg))]
         for _ in rcpts[1:]:
             out.append(lm.getreply())
@@ -90,7 +93,7 @@ def lmtp_send(target, msg, rcpts=("incidents@relay.test",), sender="owner@exampl
 
 
 def main(t, fed):
-    port = __import__("harness").free_port()
+    port = free_port()
     a = fed.relay("a", lists=(LIST, OPS), relay_conf={"max_message_bytes": MAX})
     sock_path = os.path.join(a.dir, "ops.lmtp")
     a.list_conf = {LIST: {"ingest": "lmtp://127.0.0.1:%d" % port},
@@ -191,12 +194,10 @@ def main(t, fed):
 
     # ---- refusals ----
     c0 = a.counters()
-    big = make_msg("lmtp-big@example.org", body="x" * 99 + "\n") + b"y" * 100 + b"\n"
     big = make_msg("lmtp-big@example.org", body=("z" * 200 + "\n") * (MAX // 200 + 10))
     (code, resp), = lmtp_send(port, big)
     t.eq(code, 552, "an oversized message is 552")
-    notmail = b"From: x@example.org\nMessage-ID: <nm@x>\nno separator line at all: just this\n"
-    notmail = b"this is not a header line\n\nbody\n"
+    notmail = b"From: x@example.org\nMessage-ID: <nm@x>\nSubject: no blank line follows\n"
     (code, resp), = lmtp_send(port, notmail)
     t.eq(code, 550, "a message without header/body separation is 550")
     nomsgid = b"From: x@example.org\nSubject: no id\n\nbody\n"
@@ -240,11 +241,13 @@ def main(t, fed):
     # ---- concurrent sessions ----
     N = 12
     results = [None] * N
+    # Every session is open and has its recipient before any sends DATA.
+    barrier = threading.Barrier(N, timeout=30)
 
     def worker(i):
         try:
-            # Hold the sessions open together: each waits before DATA.
-            results[i] = lmtp_send(port, make_msg("lmtp-conc-%d@example.org" % i, body="c%d\n" % i))
+            results[i] = lmtp_send(port, make_msg("lmtp-conc-%d@example.org" % i, body="c%d\n" % i),
+                                   before_data=barrier.wait)
         except Exception as e:
             results[i] = e
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(N)]
