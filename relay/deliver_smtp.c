@@ -3,24 +3,31 @@
  * SMTP server (the list's posting address at its MTA, or the local MTA) with
  * libcurl's SMTP client.
  *
- * Everything runs on the loop thread and nothing blocks it: one curl multi
- * handle per list is driven by curl_multi_socket_action() from uv_poll_t
- * handles (one per socket curl asks us to watch, CURLMOPT_SOCKETFUNCTION)
- * and one uv_timer_t (CURLMOPT_TIMERFUNCTION). Each delivery is one easy
- * handle in that multi; deliver.c bounds how many run at once
- * (max_deliveries). Finished transfers are collected after every
- * socket_action call and reported with dl_item_finished().
+ * Why a thread per delivery, not curl_multi_socket_action() on the loop:
+ * libcurl's SMTP is not fully non-blocking. After the last byte of DATA its
+ * done phase sends the final dot and then *blocks* until the server's reply
+ * (smtp_done → smtp_block_statemach, in 7.88 and in current curl alike), and
+ * closing a connection blocks for the reply to QUIT. The reply to the final
+ * dot is exactly when a real MTA runs its filters (seconds, up to the 10
+ * minutes RFC 5321 allows), and on the loop that wait would stall every peer
+ * and list of the relay. The libuv thread pool is no place for it either:
+ * signature checks queue there. So each delivery is one curl_easy_perform()
+ * on its own thread, which touches only its job (copies of the addresses
+ * and the CRLF message, and the result fields); it hands the finished job
+ * back through a locked list and uv_async_send(), like net.c does for nng
+ * (docs/architecture.md), and the loop joins the thread, classifies and
+ * calls dl_item_finished(). deliver.c bounds the threads per list
+ * (max_deliveries).
  *
  * Outcome: curl OK → DL_DONE; a 5xx reply → DL_PERMFAIL (parked); a 4xx
  * reply, a refused or timed-out connection, a TLS failure → DL_TEMPFAIL
  * (retried with backoff). it->error gets the server's last reply line and
  * curl's error text.
  *
- * Lifetime: deliver_smtp_init() makes the multi handle and the timer;
+ * Lifetime: deliver_smtp_init() sets up the wake-up handle of the list;
  * deliver.c calls deliver_smtp_fini() only once no delivery of the list is
- * in flight. fini cleans the multi up (closing cached connections, which
- * closes their poll handles) and closes the timer; the state is freed in the
- * last close callback. curl_global_init() is reference counted across lists.
+ * in flight, so every thread has been joined by then. curl_global_init() is
+ * reference counted across lists and runs on the loop before any thread.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -38,13 +45,22 @@
 #endif
 
 /* deliver.c arms its retry timer from the loop's cached time but records the
- * retry in wall-clock time: refresh the cache first, or a callback that ran
- * long (a TLS handshake) makes the timer fire before the retry is due, and
- * nothing would wake the list again. */
+ * retry in wall-clock time: refresh the cache first, or the timer fires
+ * before the retry is due when a callback ran long. */
 static void item_done(struct dl_item *it)
 {
 	uv_update_time(dl_loop(it));
 	dl_item_finished(it);
+}
+
+/* it->error, cut to fit (the store keeps it, status shows it) and reduced to
+ * printable ASCII: it goes to logs, the store and JSON. */
+static void verror(struct dl_item *it, const char *fmt, va_list ap)
+{
+	vsnprintf(it->error, sizeof(it->error), fmt, ap);
+	for (char *s = it->error; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = ' ';
 }
 
 /* Finish an item on a later loop turn. deliver.c's scheduler starts items in
@@ -66,16 +82,6 @@ static void later_closed(uv_handle_t *h)
 static void later_fire(uv_timer_t *t)
 {
 	uv_close((uv_handle_t *)t, later_closed);
-}
-
-/* it->error, cut to fit (the store keeps it, status shows it) and reduced to
- * printable ASCII: it goes to logs, the store and JSON. */
-static void verror(struct dl_item *it, const char *fmt, va_list ap)
-{
-	vsnprintf(it->error, sizeof(it->error), fmt, ap);
-	for (char *s = it->error; *s; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-			*s = ' ';
 }
 
 static void finish_later(struct dl_item *it, int result, const char *fmt, ...)
@@ -100,47 +106,47 @@ static void finish_later(struct dl_item *it, int result, const char *fmt, ...)
 /* RFC 5321 4.5.3.2 asks a client to wait minutes for some replies (10 min
  * after the final dot); curl's default of 2 minutes per reply would turn a
  * slow but working server into endless retries. The connect limit is short:
- * a host that does not answer is retried later anyway. */
+ * a host that does not answer is retried later anyway. The total bounds how
+ * long a shutdown can wait for a delivery under way. */
 #define SMTP_CONNECT_TIMEOUT_S 30L
-#define SMTP_REPLY_TIMEOUT_S 300L
+#define SMTP_REPLY_TIMEOUT_S 600L
 #define SMTP_TOTAL_TIMEOUT_S 900L
 
-struct smtp_sock;
+struct smtp_job;
 
-/* One per list with deliver = smtp://. */
+/* One per list with deliver = smtp:// (per deliverer: a reload may run an
+ * old and a new one side by side for a while). */
 struct smtp_be {
 	struct deliverer *d;            /* deliver.c's handle: how items find us */
-	uv_loop_t *loop;
-	CURLM *multi;
-	uv_timer_t timer;               /* curl's timeout */
-	struct smtp_sock *socks;        /* poll handles open (closing ones unlinked) */
-	int handles;                    /* uv handles not yet closed; freed at 0 */
+	uv_async_t wake;                /* a delivery thread has finished */
+	uv_mutex_t lock;                /* guards done */
+	struct smtp_job *done;          /* finished, not yet reported */
 	struct smtp_be *next;
 };
 
-/* A socket curl asked us to watch. */
-struct smtp_sock {
-	uv_poll_t poll;
-	curl_socket_t fd;
-	struct smtp_be *be;
-	struct smtp_sock *prev, *next;
-};
-
-/* One delivery in flight: an easy handle in be->multi. */
+/* One delivery. The thread reads the inputs and writes the outputs; the
+ * loop touches neither between uv_thread_create() and taking the job off
+ * be->done (the mutex orders the two sides). */
 struct smtp_job {
-	struct dl_item *it;
+	struct dl_item *it;             /* loop only */
 	struct smtp_be *be;
-	CURL *easy;
-	struct curl_slist *rcpt;
+	uv_thread_t thread;
+	/* inputs */
+	char url[300];
+	char *mail_from, *rcpt;
+	long use_ssl, verify;
 	char *data;                     /* relay headers + message, CRLF line ends */
 	size_t len, off;
-	char reply[160];                /* the server's last reply line */
+	/* outputs */
+	CURLcode res;
+	long code;                      /* the server's last reply code */
+	char reply[160];                /* and its line */
 	char errbuf[CURL_ERROR_SIZE];
+	struct smtp_job *next;          /* in be->done */
 };
 
 /* Loop thread only: deliver.h gives an item no way to its list's backend
- * state, so items find it by their deliverer. A reload can run an old and a
- * new deliverer of one list side by side; each has its own entry. */
+ * state, so items find it by their deliverer. */
 static struct smtp_be *smtp_backends;
 static int smtp_curl_users;
 
@@ -150,54 +156,6 @@ static struct smtp_be *be_find(const struct deliverer *d)
 		if (be->d == d)
 			return be;
 	return NULL;
-}
-
-static int curl_acquire(void)
-{
-	if (smtp_curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -ENOMEM;
-	smtp_curl_users++;
-	return 0;
-}
-
-static void curl_release(void)
-{
-	if (--smtp_curl_users == 0)
-		curl_global_cleanup();
-}
-
-static void be_unref(struct smtp_be *be)
-{
-	if (--be->handles > 0)
-		return;
-	free(be);
-	curl_release();
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-	be_unref(h->data);
-}
-
-static void sock_closed(uv_handle_t *h)
-{
-	struct smtp_sock *sk = h->data;
-	struct smtp_be *be = sk->be;
-	free(sk);
-	be_unref(be);
-}
-
-static void sock_close(struct smtp_sock *sk)
-{
-	struct smtp_be *be = sk->be;
-	if (sk->prev)
-		sk->prev->next = sk->next;
-	else
-		be->socks = sk->next;
-	if (sk->next)
-		sk->next->prev = sk->prev;
-	uv_poll_stop(&sk->poll);
-	uv_close((uv_handle_t *)&sk->poll, sock_closed);
 }
 
 static void set_error(struct dl_item *it, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -211,124 +169,13 @@ static void set_error(struct dl_item *it, const char *fmt, ...)
 
 static void job_free(struct smtp_job *j)
 {
-	if (j->easy) {
-		curl_multi_remove_handle(j->be->multi, j->easy);
-		curl_easy_cleanup(j->easy);
-	}
-	curl_slist_free_all(j->rcpt);
+	free(j->mail_from);
+	free(j->rcpt);
 	free(j->data);
 	free(j);
 }
 
-static void job_classify(struct smtp_job *j, CURLcode res)
-{
-	struct dl_item *it = j->it;
-	long code = 0;
-	if (res == CURLE_OK) {
-		it->result = DL_DONE;
-		it->error[0] = 0;
-		return;
-	}
-	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code);
-	/* Only a 5xx reply is the server's final word; anything without one
-	 * (refused, timed out, TLS, cut off) may work next time. */
-	it->result = code >= 500 && code <= 599 ? DL_PERMFAIL : DL_TEMPFAIL;
-	const char *why = j->errbuf[0] ? j->errbuf : curl_easy_strerror(res);
-	if (code >= 400 && j->reply[0])
-		set_error(it, "smtp %s (curl: %s)", j->reply, why);
-	else if (code >= 400)
-		set_error(it, "smtp %ld (curl: %s)", code, why);
-	else
-		set_error(it, "smtp: %s", why);
-}
-
-/* Report every finished transfer. dl_item_finished() may start new ones on
- * this multi (allowed here: we are not inside a curl callback). */
-static void collect_done(struct smtp_be *be)
-{
-	CURLMsg *m;
-	int left;
-	while ((m = curl_multi_info_read(be->multi, &left))) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		CURL *easy = m->easy_handle;
-		CURLcode res = m->data.result;   /* m is invalid after remove_handle */
-		struct smtp_job *j = NULL;
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&j);
-		IL_ASSERT(j && j->easy == easy);
-		struct dl_item *it = j->it;
-		job_classify(j, res);
-		it->backend = NULL;
-		job_free(j);
-		item_done(it);
-	}
-}
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-	struct smtp_sock *sk = h->data;
-	struct smtp_be *be = sk->be;
-	int flags = 0, running = 0;
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	if (events & UV_READABLE)
-		flags |= CURL_CSELECT_IN;
-	if (events & UV_WRITABLE)
-		flags |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(be->multi, sk->fd, flags, &running);
-	collect_done(be);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-	struct smtp_be *be = t->data;
-	int running = 0;
-	curl_multi_socket_action(be->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect_done(be);
-}
-
-/* CURLMOPT_SOCKETFUNCTION: watch s for what curl wants, or stop. */
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	(void)easy;
-	struct smtp_be *be = userp;
-	struct smtp_sock *sk = socketp;
-	if (what == CURL_POLL_REMOVE) {
-		if (sk)
-			sock_close(sk);
-		return 0;
-	}
-	if (!sk) {
-		if (!(sk = calloc(1, sizeof(*sk))))
-			return -1;      /* curl fails the transfers on this multi */
-		if (uv_poll_init_socket(be->loop, &sk->poll, s) < 0) {
-			free(sk);
-			return -1;
-		}
-		sk->fd = s;
-		sk->be = be;
-		sk->poll.data = sk;
-		sk->next = be->socks;
-		if (be->socks)
-			be->socks->prev = sk;
-		be->socks = sk;
-		be->handles++;
-		curl_multi_assign(be->multi, s, sk);
-	}
-	int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-	return uv_poll_start(&sk->poll, ev, on_poll) == 0 ? 0 : -1;
-}
-
-/* CURLMOPT_TIMERFUNCTION: curl must not be called from inside it, so the
- * timeout (0 included) fires from the loop. */
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	(void)multi;
-	struct smtp_be *be = userp;
-	if (timeout_ms < 0)
-		return uv_timer_stop(&be->timer) == 0 ? 0 : -1;
-	return uv_timer_start(&be->timer, on_timeout, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
-}
+/* ---- the delivery thread: the job and curl, nothing else ---- */
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *userp)
 {
@@ -354,6 +201,109 @@ static size_t on_reply(char *buf, size_t size, size_t nitems, void *userp)
 	memcpy(j->reply, buf, k);
 	j->reply[k] = 0;
 	return n;
+}
+
+static CURLcode job_perform(struct smtp_job *j)
+{
+	CURL *c = curl_easy_init();
+	if (!c)
+		return CURLE_OUT_OF_MEMORY;
+	struct curl_slist *rcpt = curl_slist_append(NULL, j->rcpt);
+	CURLcode r = rcpt ? CURLE_OK : CURLE_OUT_OF_MEMORY;
+#define SET(opt, val) \
+	do { if (r == CURLE_OK) r = curl_easy_setopt(c, opt, val); } while (0)
+	SET(CURLOPT_URL, j->url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, "smtp");
+#endif
+	SET(CURLOPT_MAIL_FROM, j->mail_from);
+	SET(CURLOPT_MAIL_RCPT, rcpt);
+	SET(CURLOPT_UPLOAD, 1L);
+	SET(CURLOPT_READFUNCTION, on_read);
+	SET(CURLOPT_READDATA, j);
+	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->len);
+	SET(CURLOPT_HEADERFUNCTION, on_reply);
+	SET(CURLOPT_HEADERDATA, j);
+	SET(CURLOPT_ERRORBUFFER, j->errbuf);
+	SET(CURLOPT_NOSIGNAL, 1L);      /* no alarm() for DNS timeouts: threads */
+	SET(CURLOPT_USE_SSL, j->use_ssl);
+	/* Opportunistic STARTTLS guards against passive listeners only: most
+	 * MTAs present certificates no CA signed, and refusing them would
+	 * stop mail that plain text would carry. `required` verifies. */
+	SET(CURLOPT_SSL_VERIFYPEER, j->verify);
+	SET(CURLOPT_SSL_VERIFYHOST, j->verify ? 2L : 0L);
+	SET(CURLOPT_CONNECTTIMEOUT, SMTP_CONNECT_TIMEOUT_S);
+	SET(CURLOPT_SERVER_RESPONSE_TIMEOUT, SMTP_REPLY_TIMEOUT_S);
+	SET(CURLOPT_TIMEOUT, SMTP_TOTAL_TIMEOUT_S);
+#undef SET
+	if (r == CURLE_OK)
+		r = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->code);
+	curl_easy_cleanup(c);   /* sends QUIT and waits for it: fine here */
+	curl_slist_free_all(rcpt);
+	return r;
+}
+
+static void smtp_thread(void *arg)
+{
+	struct smtp_job *j = arg;
+	struct smtp_be *be = j->be;
+	j->res = job_perform(j);
+	uv_mutex_lock(&be->lock);
+	j->next = be->done;
+	be->done = j;
+	uv_mutex_unlock(&be->lock);
+	uv_async_send(&be->wake);
+}
+
+/* ---- back on the loop ---- */
+
+static void job_classify(struct smtp_job *j)
+{
+	struct dl_item *it = j->it;
+	if (j->res == CURLE_OK) {
+		it->result = DL_DONE;
+		it->error[0] = 0;
+		return;
+	}
+	/* Only a 5xx reply is the server's final word; anything without one
+	 * (refused, timed out, TLS, cut off) may work next time. */
+	it->result = j->code >= 500 && j->code <= 599 ? DL_PERMFAIL : DL_TEMPFAIL;
+	const char *why = j->errbuf[0] ? j->errbuf : curl_easy_strerror(j->res);
+	if (j->code >= 400 && j->reply[0])
+		set_error(it, "smtp %s (curl: %s)", j->reply, why);
+	else if (j->code >= 400)
+		set_error(it, "smtp %ld (curl: %s)", j->code, why);
+	else
+		set_error(it, "smtp: %s", why);
+}
+
+static void on_wake(uv_async_t *h)
+{
+	struct smtp_be *be = h->data;
+	uv_mutex_lock(&be->lock);
+	struct smtp_job *list = be->done;
+	be->done = NULL;
+	uv_mutex_unlock(&be->lock);
+	/* Oldest first: the list was built by pushing on the front. */
+	struct smtp_job *fifo = NULL;
+	while (list) {
+		struct smtp_job *j = list;
+		list = j->next;
+		j->next = fifo;
+		fifo = j;
+	}
+	while (fifo) {
+		struct smtp_job *j = fifo;
+		fifo = j->next;
+		/* The thread has handed the job over and is returning. */
+		uv_thread_join(&j->thread);
+		struct dl_item *it = j->it;
+		job_classify(j);
+		it->backend = NULL;
+		job_free(j);
+		item_done(it);
+	}
 }
 
 /* SMTP wants CRLF: relay headers then the message, each LF (not already
@@ -383,63 +333,27 @@ static char *to_crlf(const char *hdr, const uint8_t *msg, size_t msg_len, size_t
 	return out;
 }
 
+/* The thread's inputs, copied: nothing it reads belongs to anyone else. */
 static int job_setup(struct smtp_job *j, const struct il_list_conf *lc)
 {
-	char host[256], url[300];
+	char host[256];
 	uint16_t port;
 	int e = config_split_hostport(lc->deliver_target, host, sizeof(host), &port);
 	if (e < 0)
 		return e;
-	snprintf(url, sizeof(url), strchr(host, ':') ? "smtp://[%s]:%u" : "smtp://%s:%u", host,
-		 (unsigned)port);
-	if (!(j->rcpt = curl_slist_append(NULL, lc->rcpt)))
+	snprintf(j->url, sizeof(j->url), strchr(host, ':') ? "smtp://[%s]:%u" : "smtp://%s:%u",
+		 host, (unsigned)port);
+	j->use_ssl = CURLUSESSL_TRY;
+	if (lc->smtp_tls == IL_SMTP_TLS_OFF)
+		j->use_ssl = CURLUSESSL_NONE;
+	if (lc->smtp_tls == IL_SMTP_TLS_REQUIRED) {
+		j->use_ssl = CURLUSESSL_ALL;
+		j->verify = 1;
+	}
+	if (!(j->mail_from = strdup(lc->mail_from)) || !(j->rcpt = strdup(lc->rcpt)))
 		return -ENOMEM;
 	if (!(j->data = to_crlf(j->it->headers, j->it->msg, j->it->msg_len, &j->len)))
 		return -ENOMEM;
-	if (!(j->easy = curl_easy_init()))
-		return -ENOMEM;
-	CURL *c = j->easy;
-	long use_ssl = CURLUSESSL_TRY, verify = 0;
-	if (lc->smtp_tls == IL_SMTP_TLS_OFF)
-		use_ssl = CURLUSESSL_NONE;
-	if (lc->smtp_tls == IL_SMTP_TLS_REQUIRED) {
-		use_ssl = CURLUSESSL_ALL;
-		verify = 1;
-	}
-	/* curl copies string options; rcpt and data stay ours until job_free. */
-	CURLcode r = CURLE_OK;
-#define SET(opt, val) \
-	do { if (r == CURLE_OK) r = curl_easy_setopt(c, opt, val); } while (0)
-	SET(CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	SET(CURLOPT_PROTOCOLS_STR, "smtp");
-#endif
-	SET(CURLOPT_MAIL_FROM, lc->mail_from);
-	SET(CURLOPT_MAIL_RCPT, j->rcpt);
-	SET(CURLOPT_UPLOAD, 1L);
-	SET(CURLOPT_READFUNCTION, on_read);
-	SET(CURLOPT_READDATA, j);
-	SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->len);
-	SET(CURLOPT_HEADERFUNCTION, on_reply);
-	SET(CURLOPT_HEADERDATA, j);
-	SET(CURLOPT_ERRORBUFFER, j->errbuf);
-	SET(CURLOPT_PRIVATE, j);
-	SET(CURLOPT_NOSIGNAL, 1L);      /* threads in this process; SIGPIPE is ignored */
-	SET(CURLOPT_USE_SSL, use_ssl);
-	/* Opportunistic STARTTLS guards against passive listeners only: most
-	 * MTAs present certificates no CA signed, and refusing them would
-	 * stop mail that plain text would carry. `required` verifies. */
-	SET(CURLOPT_SSL_VERIFYPEER, verify);
-	SET(CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-	SET(CURLOPT_CONNECTTIMEOUT, SMTP_CONNECT_TIMEOUT_S);
-	SET(CURLOPT_SERVER_RESPONSE_TIMEOUT, SMTP_REPLY_TIMEOUT_S);
-	SET(CURLOPT_TIMEOUT, SMTP_TOTAL_TIMEOUT_S);
-#undef SET
-	if (r != CURLE_OK) {
-		log_err("deliver", "smtp_setup_failed", "list=%s err=%s", lc->name,
-			log_q(curl_easy_strerror(r)));
-		return -EINVAL;
-	}
 	return 0;
 }
 
@@ -458,26 +372,14 @@ void deliver_smtp_start(struct dl_item *it)
 	j->it = it;
 	j->be = be;
 	int e = job_setup(j, dl_list(it));
-	if (e < 0)
-		goto fail;
-	CURLMcode mr = curl_multi_add_handle(be->multi, j->easy);
-	if (mr != CURLM_OK) {
-		curl_easy_cleanup(j->easy);     /* not in the multi: job_free must not remove it */
-		j->easy = NULL;
+	if (e == 0)
+		e = uv_thread_create(&j->thread, smtp_thread, j);
+	if (e < 0) {
 		job_free(j);
-		finish_later(it, DL_TEMPFAIL, "smtp: %s", curl_multi_strerror(mr));
+		finish_later(it, DL_TEMPFAIL, "smtp: %s", il_strerror(e));
 		return;
 	}
 	it->backend = j;
-	return;
-
-fail:
-	if (j->easy) {
-		curl_easy_cleanup(j->easy);
-		j->easy = NULL;
-	}
-	job_free(j);
-	finish_later(it, DL_TEMPFAIL, "smtp: %s", il_strerror(e));
 }
 
 int deliver_smtp_init(struct deliverer *d, void **state)
@@ -488,32 +390,30 @@ int deliver_smtp_init(struct deliverer *d, void **state)
 	struct smtp_be *be = calloc(1, sizeof(*be));
 	if (!be)
 		return -ENOMEM;
-	int e = curl_acquire();
-	if (e < 0)
-		goto fail;
-	be->d = d;
-	be->loop = dl_loop(&probe);
-	if (!(be->multi = curl_multi_init())) {
-		e = -ENOMEM;
-		goto fail_curl;
+	/* Before any delivery thread exists: curl_global_init is not safe to
+	 * run beside other curl calls. */
+	if (smtp_curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(be);
+		return -ENOMEM;
 	}
-	curl_multi_setopt(be->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(be->multi, CURLMOPT_SOCKETDATA, be);
-	curl_multi_setopt(be->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(be->multi, CURLMOPT_TIMERDATA, be);
-	uv_timer_init(be->loop, &be->timer);
-	be->timer.data = be;
-	be->handles = 1;
+	smtp_curl_users++;
+	be->d = d;
+	IL_ASSERT(uv_mutex_init(&be->lock) == 0);
+	IL_ASSERT(uv_async_init(dl_loop(&probe), &be->wake, on_wake) == 0);
+	be->wake.data = be;
 	be->next = smtp_backends;
 	smtp_backends = be;
 	*state = be;
 	return 0;
+}
 
-fail_curl:
-	curl_release();
-fail:
+static void be_closed(uv_handle_t *h)
+{
+	struct smtp_be *be = h->data;
+	uv_mutex_destroy(&be->lock);
 	free(be);
-	return e;
+	if (--smtp_curl_users == 0)
+		curl_global_cleanup();
 }
 
 void deliver_smtp_fini(void *state)
@@ -521,20 +421,15 @@ void deliver_smtp_fini(void *state)
 	struct smtp_be *be = state;
 	if (!be)
 		return;
+	/* deliver.c waited for every item, and an item finishes only after its
+	 * thread was joined: no thread is left and be->done is empty. */
+	IL_ASSERT(be->done == NULL);
 	for (struct smtp_be **pp = &smtp_backends; *pp; pp = &(*pp)->next)
 		if (*pp == be) {
 			*pp = be->next;
 			break;
 		}
-	/* No transfer is left (deliver.c waits for every item). Cleaning up
-	 * closes curl's cached connections, removing their sockets through
-	 * on_curl_socket; close whatever poll handle is still open after it. */
-	curl_multi_cleanup(be->multi);
-	be->multi = NULL;
-	while (be->socks)
-		sock_close(be->socks);
-	uv_timer_stop(&be->timer);
-	uv_close((uv_handle_t *)&be->timer, handle_closed);
+	uv_close((uv_handle_t *)&be->wake, be_closed);
 }
 
 #else /* !HAVE_LIBCURL */

@@ -325,8 +325,11 @@ static int deliver(struct sess *s)
 		s->submitting = 0;
 		const char *why = e == IL_ENOTMAIL ? "not_mail" : e == IL_ENOMSGID ? "no_message_id"
 			: e == IL_ETOOLARGE ? "too_large" : "tempfail";
-		log_info("ingest", "lmtp_refused", "list=%s reason=%s bytes=%zu from=%s rcpts=%zu err=%s",
-			 in->list, why, len, log_q(from), lmtp_rcpt_count(s->p), log_q(il_strerror(e)));
+		/* A temporary failure is ours to look at; a bad message is the sender's. */
+		log_event(e == IL_ENOTMAIL || e == IL_ENOMSGID || e == IL_ETOOLARGE ? IL_LOG_INFO
+			  : IL_LOG_WARN, "ingest", "lmtp_refused",
+			  "list=%s reason=%s bytes=%zu from=%s rcpts=%zu err=%s", in->list, why, len,
+			  log_q(from), lmtp_rcpt_count(s->p), log_q(il_strerror(e)));
 		lmtp_finish(s->p, e, NULL);
 		return 0;
 	}
@@ -432,12 +435,18 @@ static void on_connection(uv_stream_t *server, int status)
 	struct ingest *in = server->data;
 	struct relay *r = in->r;
 	if (status < 0) {
-		log_warn("ingest", "lmtp_accept_failed", "list=%s err=%s", in->list, uv_strerror(status));
+		log_warn("ingest", "lmtp_accept_failed", "list=%s err=%s", in->list,
+			 log_q(uv_strerror(status)));
 		return;
 	}
 	struct sess *s = calloc(1, sizeof(*s));
-	if (!s)
-		return;         /* the connection waits in the backlog until memory is back */
+	if (!s) {
+		/* libuv keeps this connection pending and stops accepting until it
+		 * is taken: the listener stalls. Out of memory, the daemon is in
+		 * trouble anyway; say so loudly. */
+		log_err("ingest", "lmtp_accept_failed", "list=%s err=%s", in->list, log_q("out of memory"));
+		return;
+	}
 	s->in = in;
 	if (in->kind == IL_INGEST_LMTP_TCP)
 		uv_tcp_init(r->loop, &s->h.tcp);
@@ -628,8 +637,7 @@ int ingest_start(struct relay *r, struct list_rt *l, char *err, size_t errlen)
 	in->kind = lc->ingest_kind;
 	snprintf(in->list, sizeof(in->list), "%s", lc->name);
 	l->in = in;
-	if (err && errlen)
-		err[0] = 0;
+	err[0] = 0;     /* the helpers fill it only for the errors they can name */
 	int e = in->kind == IL_INGEST_LMTP_UNIX ? listen_unix(in, lc->ingest_target, err, errlen)
 						 : listen_tcp(in, lc->ingest_target, err, errlen);
 	if (e == 0)

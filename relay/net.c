@@ -174,6 +174,18 @@ out:
 	return e;
 }
 
+/* A stopped aio may still hold a message it was sending: ours to free.
+ * (Every handler takes received messages out of the aio, so what is left
+ * here was never handed over.) */
+static void aio_drop_msg(nng_aio *aio)
+{
+	nng_msg *m = nng_aio_get_msg(aio);
+	if (m) {
+		nng_aio_set_msg(aio, NULL);
+		nng_msg_free(m);
+	}
+}
+
 static int slot_init(struct net *n, struct req_slot *s, struct peer *p, enum req_kind kind,
 		     aio_handler h)
 {
@@ -240,6 +252,7 @@ static void slot_fini(struct req_slot *s)
 {
 	if (s->o.aio) {
 		nng_aio_stop(s->o.aio);
+		aio_drop_msg(s->o.aio);
 		nng_aio_free(s->o.aio);
 		s->o.aio = NULL;
 		s->o.gen++;
@@ -505,6 +518,7 @@ void net_stop(struct relay *r)
 		nng_close(n->rep);
 		for (size_t i = 0; i < n->n_rctx; i++) {
 			nng_aio_stop(n->rctx[i]->o.aio);
+			aio_drop_msg(n->rctx[i]->o.aio);
 			nng_aio_free(n->rctx[i]->o.aio);
 			free(n->rctx[i]);
 		}

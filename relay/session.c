@@ -81,6 +81,7 @@ static void rep_on_recv(struct aio_owner *o, int result)
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(o->aio);
+	nng_aio_set_msg(o->aio, NULL);
 	rc->pipe = nng_pipe_id(nng_msg_get_pipe(msg));
 	session_listener_request(rc, msg);
 }
@@ -90,6 +91,7 @@ static void rep_on_sent(struct aio_owner *o, int result)
 	struct rep_ctx *rc = (struct rep_ctx *)o;
 	if (result) {
 		nng_msg *m = nng_aio_get_msg(o->aio);
+		nng_aio_set_msg(o->aio, NULL);
 		if (m)
 			nng_msg_free(m);
 		if (result == NNG_ECLOSED)
@@ -681,6 +683,8 @@ void session_req_done(struct aio_owner *o, int result)
 	if (s->busy == 1) {
 		if (result) {
 			nng_msg *m = nng_aio_get_msg(o->aio);
+			nng_aio_set_msg(o->aio, NULL);
+		nng_aio_set_msg(o->aio, NULL);
 			if (m)
 				nng_msg_free(m);
 			dialer_failed(s, result);
@@ -695,6 +699,7 @@ void session_req_done(struct aio_owner *o, int result)
 		return;
 	}
 	nng_msg *m = nng_aio_get_msg(o->aio);
+	nng_aio_set_msg(o->aio, NULL);
 	uint8_t status, boot[WIRE_BOOT_LEN];
 	struct rbuf body;
 	if (wire_reply_decode(nng_msg_body(m), nng_msg_len(m), &status, boot, &body) < 0) {

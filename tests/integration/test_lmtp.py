@@ -15,6 +15,7 @@ build's interlistd).
 """
 import os
 import re
+import signal
 import smtplib
 import socket
 import stat
@@ -311,17 +312,38 @@ def main(t, fed):
     t.ok(a.log_events("lmtp_accepted", list=LIST, kind="loop"), "lmtp_accepted kind=loop logged")
 
     # ---- a second daemon on the same Unix socket is refused ----
-    c = fed.relay("c", listen=False, lists=(OPS,), list_conf={OPS: {"ingest": "lmtp:unix:" + sock_path}})
-    c.start()
+    c3 = fed.relay("c", listen=False, lists=(OPS,), list_conf={OPS: {"ingest": "lmtp:unix:" + sock_path}})
+    c3.start()
     try:
-        rc = c.proc.wait(timeout=20)
+        rc = c3.proc.wait(timeout=20)
     except Exception:
         rc = None
     t.ok(rc not in (None, 0), "a second relay on the live LMTP socket exits non-zero (%r)" % rc)
-    t.ok(c.log_events("start_failed"), "... logging start_failed", c.log_tail(5))
+    t.ok(c3.log_events("start_failed"), "... logging start_failed", c3.log_tail(5))
     t.ok(stat.S_ISSOCK(os.stat(sock_path).st_mode), "a's socket file is still there")
     (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-2@example.org"))
     t.eq(code, 250, "a still serves its Unix socket")
+
+    # ---- a reload moves the listener; sessions on the old one end ----
+    old_sess = socket.create_connection(("127.0.0.1", port), timeout=15)
+    read_replies(old_sess, 1)
+    old_port, port = port, free_port()
+    a.list_conf[LIST]["ingest"] = "lmtp://127.0.0.1:%d" % port
+    a.write_config()
+    os.kill(a.pid, signal.SIGHUP)
+    wait_until(lambda: a.log_events("reloaded"), 15, "a to reload")
+    (code, _), = lmtp_send(port, make_msg("lmtp-reloaded@example.org"))
+    t.eq(code, 250, "after a reload the new LMTP address serves")
+    t.eq(read_all(old_sess), b"", "a session on the old listener is closed by the reload")
+    old_sess.close()
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        c.settimeout(2)
+        t.ok(c.connect_ex(("127.0.0.1", old_port)) != 0, "the old LMTP port is closed")
+    finally:
+        c.close()
+    (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-3@example.org"))
+    t.eq(code, 250, "the unchanged Unix listener still serves after the reload")
 
     # ---- shutdown with sessions open (one idle, one mid-DATA) ----
     idle = socket.create_connection(("127.0.0.1", port), timeout=15)
@@ -336,7 +358,7 @@ def main(t, fed):
     mid_data.close()
     b.stop()
 
-    for r in (a, b, c):
+    for r in (a, b, c3):
         bad = [l for l in r.log().splitlines() if "Sanitizer" in l or "runtime error:" in l]
         t.eq(bad, [], "no sanitizer report in %s's log" % r.id)
 
