@@ -188,9 +188,9 @@ def main(t, fed):
             wait_until(lambda: mid in get_ids(), 30, what)
         except harness.Failure as e:
             t.ok(False, what, str(e))
-            return
+            return False
         time.sleep(0.5)     # a second copy would come right behind the first
-        t.eq(get_ids().count(mid), 1, what + ", exactly once")
+        return t.eq(get_ids().count(mid), 1, what + ", exactly once")
 
     def deferred(lst, mid):
         return b.log_events("deferred", list=lst, msg=mid)
@@ -250,7 +250,11 @@ def main(t, fed):
     t.ok(True, "b stops with exit 0 while a delivery is deferred")
     sink.mode("250")
     b.restart()
-    once(sink.ids, m5, "a delivery deferred before a restart arrives after it")
+    if not once(sink.ids, m5, "a delivery deferred before a restart arrives after it"):
+        # Nothing woke the list after the restart: a new post does, so that
+        # the cases below still run on a clean list.
+        post("smtp", "kick")
+        wait_until(lambda: m5 in sink.ids(), 30, "the deferred post after a new post's kick")
     wait_until(lambda: settled("smtp"), 10, "smtp settled after the restart")
 
     # ---- 550: parked, listed by `failed`, retried by `retry` ----
