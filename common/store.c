@@ -473,6 +473,10 @@ void store_close(struct il_store *st)
 		return;
 	for (size_t i = 0; i < STMT_COUNT_; i++)
 		sqlite3_finalize(st->stmt[i]);
+	/* The last close checkpoints and removes the WAL: with the database
+	 * fsynced first, even in deferred-sync mode. */
+	if (st->db)
+		sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
 	/* close_v2 would defer the close if a statement were left; all are
 	 * finalized, so this is the real close (and the final checkpoint). */
 	if (st->db && sqlite3_close(st->db) != SQLITE_OK)

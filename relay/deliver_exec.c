@@ -37,8 +37,8 @@
 
 struct exec_job {
 	struct dl_item *it;
-	char list[IL_LIST_MAX + 1];     /* copies: a reload may free the config */
-	char prog[64];
+	char list[IL_LIST_MAX + 1];     /* for the log line of a kill */
+	char prog[64];                  /* argv[0]'s base name, for errors */
 	int timeout_s;
 	uv_process_t proc;
 	uv_pipe_t in, err;
@@ -252,11 +252,12 @@ void deliver_exec_start(struct dl_item *it)
 	snprintf(j->prog, sizeof(j->prog), "%s", slash ? slash + 1 : lc->exec_argv[0]);
 	j->timeout_s = lc->exec_timeout_s > 0 ? lc->exec_timeout_s : EXEC_DEFAULT_TIMEOUT_S;
 	j->write_status = 1;
-	j->timer.data = j->proc.data = j->in.data = j->err.data = j;
-	j->wreq.data = j;
 	uv_timer_init(loop, &j->timer);
 	uv_pipe_init(loop, &j->in, 0);
 	uv_pipe_init(loop, &j->err, 0);
+	/* uv_spawn() keeps data: job_closed() needs it even if spawning fails. */
+	j->timer.data = j->proc.data = j->in.data = j->err.data = j;
+	j->wreq.data = j;
 	j->open = 4;    /* timer, in, err, and the process handle (closed even if spawn fails) */
 
 	uv_stdio_container_t stdio[3] = {

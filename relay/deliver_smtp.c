@@ -139,6 +139,7 @@ struct smtp_job {
 	size_t len, off;
 	/* outputs */
 	CURLcode res;
+	int setup_failed;               /* curl refused an option: not the server */
 	long code;                      /* the server's last reply code */
 	char reply[160];                /* and its line */
 	char errbuf[CURL_ERROR_SIZE];
@@ -238,6 +239,8 @@ static CURLcode job_perform(struct smtp_job *j)
 #undef SET
 	if (r == CURLE_OK)
 		r = curl_easy_perform(c);
+	else
+		j->setup_failed = 1;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->code);
 	curl_easy_cleanup(c);   /* sends QUIT and waits for it: fine here */
 	curl_slist_free_all(rcpt);
@@ -264,6 +267,15 @@ static void job_classify(struct smtp_job *j)
 	if (j->res == CURLE_OK) {
 		it->result = DL_DONE;
 		it->error[0] = 0;
+		return;
+	}
+	if (j->setup_failed) {
+		/* This libcurl lacks something we ask for (SMTP, TLS): every
+		 * delivery of the list will fail the same way until fixed. */
+		it->result = DL_TEMPFAIL;
+		set_error(it, "smtp: libcurl: %s", curl_easy_strerror(j->res));
+		log_err("deliver", "smtp_setup_failed", "list=%s err=%s", dl_list(it)->name,
+			log_q(it->error));
 		return;
 	}
 	/* Only a 5xx reply is the server's final word; anything without one
@@ -312,7 +324,7 @@ static char *to_crlf(const char *hdr, const uint8_t *msg, size_t msg_len, size_t
 {
 	size_t hlen = strlen(hdr), extra = 0;
 	const char *parts[2] = { hdr, (const char *)msg };
-	size_t lens[2] = { hlen, msg_len };
+	const size_t lens[2] = { hlen, msg_len };
 	for (int p = 0; p < 2; p++)
 		for (size_t i = 0; i < lens[p]; i++)
 			extra += parts[p][i] == '\n';

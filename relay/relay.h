@@ -97,6 +97,7 @@ struct relay {
 	uv_timer_t tick;
 	int stopping;
 	int verify_jobs;                /* in flight on the thread pool */
+	struct durable *durable;        /* deferred fsync; NULL: commits sync themselves */
 	struct submit *submits;         /* local posts waiting for the group commit */
 	struct submit **submits_tail;
 	uv_check_t submit_check;
@@ -182,6 +183,16 @@ void peer_get_stats(const struct peer *p, struct peer_stats *s);
 const char *peer_id(const struct peer *p);
 void peer_count_rejected(struct peer *p, uint64_t n);
 void peer_count_received(struct peer *p, uint64_t n);
+
+/* --- durable.c: acknowledgements wait for one shared fdatasync --- */
+typedef void (*durable_cb)(void *arg, int err);
+int durable_start(struct relay *r);
+/* cb(arg, 0) once everything committed so far is on disk (err < 0: the
+ * sync failed, nothing may be acknowledged as durable). */
+void durable_after(struct relay *r, durable_cb cb, void *arg);
+void durable_tick(struct relay *r);
+int durable_busy(struct relay *r);
+void durable_stop(struct relay *r);
 
 /* --- nonce.c --- */
 struct nonce_cache *nonce_cache_new(void);

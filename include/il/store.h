@@ -126,6 +126,24 @@ int store_deliver_retry(struct il_store *st, const char *list, const uint8_t *id
 
 int store_deliver_stats(struct il_store *st, const char *list, uint64_t *pending, uint64_t *failed);
 
+/* --- deferred durability (store_sync.c) --- */
+
+/*
+ * Commit without SQLite's fsync and without automatic checkpoints. The
+ * caller then owes, before acknowledging anything it committed: an
+ * fdatasync of the WAL (store_sync_wal on the descriptor from store_wal_fd,
+ * safe on any thread), and regular checkpoints through a store_ckpt (a
+ * second connection, to run on a worker thread, one at a time).
+ */
+int store_set_deferred_sync(struct il_store *st);
+int store_wal_fd(struct il_store *st);          /* a new descriptor; caller closes it */
+int store_sync_wal(int fd);
+int64_t store_wal_bytes(struct il_store *st);
+struct store_ckpt;
+int store_ckpt_open(struct il_store *st, struct store_ckpt **out);
+int store_ckpt_run(struct store_ckpt *c, int *log_frames, int *done_frames);
+void store_ckpt_close(struct store_ckpt *c);
+
 /* --- upkeep --- */
 
 /* Delete messages received before cutoff_ms that no queue or delivery still

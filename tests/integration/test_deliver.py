@@ -126,6 +126,35 @@ def make_cert(folder):
     return cert, key
 
 
+def as_nobody(relay, args):
+    """interlistctl ARGS on relay's socket as user nobody: (exit, stdout), or
+    None when that cannot be arranged (not root, binary out of reach). The
+    folders on the way and the socket are opened up for the call only."""
+    if os.geteuid() != 0:
+        return None
+    opened = []
+    try:
+        path = relay.sock
+        d = os.path.dirname(path)
+        while d not in ("/", "/tmp"):
+            opened.append((d, os.stat(d).st_mode & 0o7777))
+            d = os.path.dirname(d)
+        opened.append((path, os.stat(path).st_mode & 0o7777))
+        for p, mode in opened:
+            os.chmod(p, mode | (0o666 if p == path else 0o711))
+        r = subprocess.run([harness.INTERLISTCTL, "-s", path] + args, user=65534, group=65534,
+                           extra_groups=[], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    finally:
+        for p, mode in opened:
+            os.chmod(p, mode)
+    if r.returncode in (126, 127) or b"ermission denied" in r.stderr and r.returncode != 77:
+        return None     # could not run the binary or reach the socket
+    return r.returncode, r.stdout.decode()
+
+
 def curl_enabled():
     """Was interlistd built with libcurl (il_build.h of the build tree)?"""
     root = os.environ.get("IL_BUILD_ROOT")
@@ -285,6 +314,14 @@ def main(t, fed):
     rc, out, err = b.ctl("retry", "smtp", "0" * 64)
     t.eq(rc, 65, "retry of an id that is not parked exits 65")
     t.eq(ls("smtp")["failed"], 1, "still parked after the refused retries")
+    # retry changes state: root or the daemon's user only; failed is read-only.
+    unpriv = as_nobody(b, ["retry", "smtp", m6])
+    if unpriv is None:
+        t.ok(True, "# SKIP unprivileged caller: cannot run interlistctl as nobody here")
+    else:
+        t.eq(unpriv[0], 77, "retry by an unprivileged caller exits 77 (permission denied)")
+        t.eq(as_nobody(b, ["failed", "smtp"])[0], 0, "failed by an unprivileged caller is allowed")
+        t.eq(ls("smtp")["failed"], 1, "still parked after the unprivileged retry")
     sink.mode("250")
     rc, out, err = b.ctl("retry", "smtp", m6)
     t.eq((rc, out.strip()), (0, '{"list":"smtp","retried":1}'), "interlistctl retry smtp ID (as root)")

@@ -516,6 +516,8 @@ static int64_t schedule(struct conn *cs, int n, int64_t now)
 	int64_t next = INT64_MAX;
 	for (int i = 0; i < n; i++) {
 		struct conn *c = &cs[i];
+		if (!g.start_mono && c->st != S_DOWN)
+			continue;
 		if (c->st == S_BACKOFF) {
 			if (now >= c->wake_us)
 				start_envelope(c);
@@ -676,7 +678,7 @@ int main(int argc, char **argv)
 						cs[i].st = S_IDLE;
 			}
 		}
-		int64_t next = g.start_mono ? schedule(cs, opt.conns, now) : INT64_MAX;
+		int64_t next = schedule(cs, opt.conns, now);
 		int live = 0;
 		for (int i = 0; i < opt.conns; i++) {
 			struct conn *c = &cs[i];

@@ -1,0 +1,101 @@
+/*
+ * store_sync.c — deferred durability for a relay that groups commits.
+ *
+ * In deferred mode the store's connection commits without SQLite's fsync
+ * (synchronous=OFF) and never checkpoints by itself; the relay makes the
+ * WAL durable with store_sync_wal() on a worker thread before it
+ * acknowledges anything those commits hold (one fdatasync for every commit
+ * made meanwhile), and checkpoints through a second connection, on a worker
+ * thread too, with synchronous=FULL.
+ *
+ * Why this is as durable as synchronous=FULL for everything acknowledged:
+ * WAL frames are only ever appended, and fdatasync of the WAL file makes
+ * every frame written before it durable. A checkpoint copies frames into
+ * the database and fsyncs it (FULL) before it records them as backfilled;
+ * the writer restarts the WAL from its start, overwriting old frames, only
+ * once all of them are backfilled. So no acknowledged frame is overwritten
+ * before its copy in the database is on disk.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "il/error.h"
+#include "il/log.h"
+#include "store_int.h"
+
+struct store_ckpt {
+	sqlite3 *db;
+};
+
+int store_set_deferred_sync(struct il_store *st)
+{
+	int rc = sqlite3_exec(st->db, "PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0",
+			      NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : store_err(st, rc, "deferred_sync");
+}
+
+int store_wal_fd(struct il_store *st)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s-wal", st->path);
+	/* fdatasync works on any descriptor of the file, read-only included. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int store_sync_wal(int fd)
+{
+	return fdatasync(fd) < 0 ? -errno : 0;
+}
+
+int64_t store_wal_bytes(struct il_store *st)
+{
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s-wal", st->path);
+	return stat(path, &sb) < 0 ? 0 : (int64_t)sb.st_size;
+}
+
+int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
+{
+	struct store_ckpt *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	int rc = sqlite3_open_v2(st->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0",
+				  NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		sqlite3_busy_timeout(c->db, 1000);
+	if (rc != SQLITE_OK) {
+		log_err("store", "checkpointer_failed", "err=%s",
+			log_q(c->db ? sqlite3_errmsg(c->db) : "out of memory"));
+		sqlite3_close(c->db);
+		free(c);
+		return IL_ESTORE;
+	}
+	*out = c;
+	return 0;
+}
+
+int store_ckpt_run(struct store_ckpt *c, int *log_frames, int *done_frames)
+{
+	/* PASSIVE never waits for (or blocks) the writer; what it cannot copy
+	 * now it copies next time. */
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log_frames,
+					   done_frames);
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : IL_ESTORE;
+}
+
+void store_ckpt_close(struct store_ckpt *c)
+{
+	if (!c)
+		return;
+	sqlite3_close(c->db);
+	free(c);
+}

@@ -1,0 +1,175 @@
+/*
+ * durable.c — acknowledgements wait for the disk, many at a time.
+ *
+ * The store commits without fsync (store_set_deferred_sync). Whoever is
+ * about to acknowledge something it committed calls durable_after(); the
+ * callback runs on the loop once an fdatasync of the WAL that started after
+ * that commit has returned. One fdatasync runs at a time on the thread pool,
+ * and covers every waiter registered before it started: group commit without
+ * ever blocking the loop on the disk. Checkpoints run the same way, through
+ * the store's second connection.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "il/error.h"
+#include "il/log.h"
+#include "il/util.h"
+#include "relay.h"
+
+#define CKPT_WAL_BYTES (8 << 20)        /* checkpoint once the WAL holds this much */
+#define CKPT_EVERY_MS 2000              /* and at least this often while it grows */
+
+struct waiter {
+	struct waiter *next;
+	durable_cb cb;
+	void *arg;
+};
+
+struct durable {
+	struct relay *r;
+	int fd;
+	struct waiter *pending, **pending_tail;
+	struct waiter *inflight;
+	int syncing;
+	uv_work_t sync_req;
+	int sync_result;
+	struct store_ckpt *ckpt;
+	int ckpt_running;
+	uv_work_t ckpt_req;
+	int64_t ckpt_last;
+	int stopping;
+};
+
+static void start_sync(struct durable *d);
+
+static void sync_work(uv_work_t *req)
+{
+	struct durable *d = req->data;
+	d->sync_result = store_sync_wal(d->fd);
+}
+
+static void sync_after(uv_work_t *req, int status)
+{
+	(void)status;
+	struct durable *d = req->data;
+	struct waiter *w = d->inflight;
+	int e = d->sync_result;
+	d->inflight = NULL;
+	d->syncing = 0;
+	if (e < 0)
+		log_err("store", "sync_failed", "err=%s", log_q(il_strerror(e)));
+	while (w) {
+		struct waiter *next = w->next;
+		w->cb(w->arg, e);
+		free(w);
+		w = next;
+	}
+	if (d->pending)
+		start_sync(d);
+}
+
+static void start_sync(struct durable *d)
+{
+	if (d->syncing || !d->pending)
+		return;
+	d->inflight = d->pending;
+	d->pending = NULL;
+	d->pending_tail = &d->pending;
+	d->syncing = 1;
+	d->sync_req.data = d;
+	IL_ASSERT(uv_queue_work(d->r->loop, &d->sync_req, sync_work, sync_after) == 0);
+}
+
+void durable_after(struct relay *r, durable_cb cb, void *arg)
+{
+	struct durable *d = r->durable;
+	struct waiter *w = calloc(1, sizeof(*w));
+	if (!d || !w) {
+		/* No deferred mode (or no memory): commits were synchronous. */
+		free(w);
+		cb(arg, d ? -ENOMEM : 0);
+		return;
+	}
+	w->cb = cb;
+	w->arg = arg;
+	*d->pending_tail = w;
+	d->pending_tail = &w->next;
+	start_sync(d);
+}
+
+static void ckpt_work(uv_work_t *req)
+{
+	struct durable *d = req->data;
+	int logf = 0, done = 0;
+	if (store_ckpt_run(d->ckpt, &logf, &done) < 0)
+		log_warn("store", "checkpoint_failed", "wal_frames=%d", logf);
+}
+
+static void ckpt_after(uv_work_t *req, int status)
+{
+	(void)status;
+	struct durable *d = req->data;
+	d->ckpt_running = 0;
+	d->ckpt_last = util_mono_ms();
+	if (d->stopping && !d->syncing)
+		return;
+}
+
+void durable_tick(struct relay *r)
+{
+	struct durable *d = r->durable;
+	if (!d || d->ckpt_running || d->stopping)
+		return;
+	int64_t wal = store_wal_bytes(r->store);
+	int64_t now = util_mono_ms();
+	if (wal < CKPT_WAL_BYTES && (wal == 0 || now - d->ckpt_last < CKPT_EVERY_MS))
+		return;
+	d->ckpt_running = 1;
+	d->ckpt_req.data = d;
+	IL_ASSERT(uv_queue_work(r->loop, &d->ckpt_req, ckpt_work, ckpt_after) == 0);
+}
+
+int durable_start(struct relay *r)
+{
+	struct durable *d = calloc(1, sizeof(*d));
+	int e;
+	if (!d)
+		return -ENOMEM;
+	d->r = r;
+	d->pending_tail = &d->pending;
+	d->fd = -1;
+	if ((e = store_set_deferred_sync(r->store)) < 0 || (e = store_wal_fd(r->store)) < 0)
+		goto fail;
+	d->fd = e;
+	if ((e = store_ckpt_open(r->store, &d->ckpt)) < 0)
+		goto fail;
+	d->ckpt_last = util_mono_ms();
+	r->durable = d;
+	return 0;
+fail:
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d);
+	log_err("store", "deferred_sync_unavailable", "err=%s", log_q(il_strerror(e)));
+	return e;
+}
+
+int durable_busy(struct relay *r)
+{
+	struct durable *d = r->durable;
+	return d && (d->syncing || d->ckpt_running || d->pending);
+}
+
+void durable_stop(struct relay *r)
+{
+	struct durable *d = r->durable;
+	if (!d)
+		return;
+	IL_ASSERT(!d->syncing && !d->ckpt_running && !d->pending);
+	store_ckpt_close(d->ckpt);
+	close(d->fd);
+	free(d);
+	r->durable = NULL;
+}
