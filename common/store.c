@@ -134,6 +134,8 @@ static const char *const store_sql[STMT_COUNT_] = {
 			     " AND seq = (SELECT seq FROM messages WHERE id = ?2)",
 	[STMT_D_RETRY_ALL] = "UPDATE deliveries SET state = 0, next_try = 0, attempts = 0"
 			     " WHERE list = ?1 AND state = 1",
+	[STMT_D_NEXT] = "SELECT min(next_try) FROM deliveries"
+			" WHERE list = ?1 AND state = 0 AND next_try > ?2",
 	[STMT_D_STATS] = "SELECT count(*) FILTER (WHERE state = 0),"
 			 " count(*) FILTER (WHERE state = 1) FROM deliveries WHERE list = ?1",
 	/* Non-correlated NOT IN: SQLite builds each set once, so this is one

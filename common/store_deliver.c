@@ -214,3 +214,23 @@ int store_deliver_stats(struct il_store *st, const char *list, uint64_t *pending
 	store_stmt_done(s);
 	return r;
 }
+
+int store_deliver_next_try(struct il_store *st, const char *list, int64_t now_ms, int64_t *next_ms)
+{
+	if (!st || !list || !next_ms)
+		return -EINVAL;
+	*next_ms = 0;
+	sqlite3_stmt *s;
+	int r = store_stmt(st, STMT_D_NEXT, &s);
+	if (r)
+		return r;
+	sqlite3_bind_text(s, 1, list, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now_ms);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*next_ms = sqlite3_column_int64(s, 0);  /* NULL (none) reads as 0 */
+	else
+		r = store_err(st, rc, "deliver_next_try");
+	store_stmt_done(s);
+	return r;
+}

@@ -70,6 +70,21 @@ static void on_timer(uv_timer_t *t)
 	schedule(t->data);
 }
 
+/* Wake up when the earliest deferred delivery falls due. The store holds the
+ * due times (wall clock), so this also covers deliveries deferred before a
+ * restart, and a timer that fired a little before its row was due (the
+ * loop's cached time lags the wall clock). Rows due now are fetched or in
+ * flight; their completion schedules again. */
+static void arm_timer(struct deliverer *d)
+{
+	int64_t now = util_now_ms(), next = 0;
+	if (store_deliver_next_try(d->r->store, d->conf->name, now, &next) < 0 || next == 0)
+		return;
+	uint64_t in = (uint64_t)(next - now) + 1;
+	if (!uv_is_active((uv_handle_t *)&d->timer) || uv_timer_get_due_in(&d->timer) > in)
+		uv_timer_start(&d->timer, on_timer, in, 0);
+}
+
 static void timer_closed(uv_handle_t *h)
 {
 	struct deliverer *d = h->data;
@@ -236,6 +251,8 @@ static void schedule_async(struct deliverer *d)
 	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), (size_t)(max - d->running),
 				skip, ns, ents, &n) < 0)
 		return;
+	if (n < (size_t)(max - d->running))
+		arm_timer(d);
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = calloc(1, sizeof(*it));
 		IL_ASSERT(it);
@@ -270,7 +287,11 @@ static void schedule(struct deliverer *d)
 	struct store_entry ents[DL_BATCH];
 	size_t n = 0;
 	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), DL_BATCH, NULL, 0, ents,
-				&n) < 0 || n == 0)
+				&n) < 0)
+		return;
+	if (n < DL_BATCH)
+		arm_timer(d);
+	if (n == 0)
 		return;
 	struct dl_job *j = calloc(1, sizeof(*j));
 	IL_ASSERT(j);

@@ -124,6 +124,10 @@ int store_deliver_failed(struct il_store *st, const char *list, size_t max_n,
 /* Make parked deliveries pending again: one (id) or all (id NULL). */
 int store_deliver_retry(struct il_store *st, const char *list, const uint8_t *id, uint64_t *count);
 
+/* The earliest next try after now_ms among list's pending deliveries, in
+ * *next_ms; 0 when none is deferred past now_ms. */
+int store_deliver_next_try(struct il_store *st, const char *list, int64_t now_ms, int64_t *next_ms);
+
 int store_deliver_stats(struct il_store *st, const char *list, uint64_t *pending, uint64_t *failed);
 
 /* --- deferred durability (store_sync.c) --- */
