@@ -348,12 +348,40 @@ struct submit {
 	struct list_rt *l;
 	submit_cb cb;
 	void *arg;
+	/* outcome, kept for the answer after the sync */
+	int err;
+	enum local_kind kind;
+	uint8_t id[IL_SHA256_LEN];
+	char list[IL_LIST_MAX + 1];
+	enum il_tlp tlp;
 };
+
+static void submits_durable(void *arg, int err)
+{
+	struct submit *x = arg, *next;
+	for (; x; x = next) {
+		next = x->next;
+		char hex[IL_ID_HEX_LEN + 1];
+		int e = x->err ? x->err : err;
+		if (e < 0) {
+			x->cb(x->arg, e == IL_EFULL ? e : IL_EFULL, NULL, LOCAL_NEW);
+		} else {
+			if (x->kind == LOCAL_NEW)
+				x->l->ingested++;
+			envelope_id_hex(x->id, hex);
+			log_info("ingest", x->kind == LOCAL_NEW ? "posted" : "repeat",
+				 "list=%s msg=%s tlp=%s", x->list, hex, tlp_name(x->tlp));
+			x->cb(x->arg, 0, x->id, x->kind);
+		}
+		free(x->message_id);
+		free(x);
+	}
+}
 
 static void flush_submits(uv_check_t *h)
 {
 	struct relay *r = h->data;
-	struct submit *s = r->submits, *next;
+	struct submit *s = r->submits;
 	size_t n = 0;
 	r->submits = NULL;
 	r->submits_tail = &r->submits;
@@ -376,28 +404,21 @@ static void flush_submits(uv_check_t *h)
 		e = accept_store(r, envs, msgids, n, 1, res, ids);
 	}
 	i = 0;
-	for (struct submit *x = s; x; x = next, i++) {
-		next = x->next;
-		char hex[IL_ID_HEX_LEN + 1];
+	for (struct submit *x = s; x; x = x->next, i++) {
+		envelope_free(&x->env);         /* stored (or not): the bytes are done with */
 		if (e < 0 || res[i] == RES_TEMPFAIL) {
-			x->cb(x->arg, e < 0 ? e : IL_EFULL, NULL, LOCAL_NEW);
-		} else {
-			enum local_kind kind = res[i] == RES_DUPLICATE ? LOCAL_REPEAT : LOCAL_NEW;
-			if (kind == LOCAL_NEW)
-				x->l->ingested++;
-			envelope_id_hex(ids[i], hex);
-			log_info("ingest", kind == LOCAL_NEW ? "posted" : "repeat",
-				 "list=%s msg=%s tlp=%s", x->env.list, hex, tlp_name(x->env.tlp));
-			x->cb(x->arg, 0, ids[i], kind);
+			x->err = e < 0 ? e : IL_EFULL;
+			continue;
 		}
-		envelope_free(&x->env);
-		free(x->message_id);
-		free(x);
+		x->kind = res[i] == RES_DUPLICATE ? LOCAL_REPEAT : LOCAL_NEW;
+		memcpy(x->id, ids[i], IL_SHA256_LEN);
 	}
 	free(envs);
 	free(msgids);
 	free(res);
 	free(ids);
+	/* Posters hear back once the group's commit is on disk. */
+	durable_after(r, submits_durable, s);
 }
 
 int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
@@ -451,6 +472,8 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 	s->message_id = mi.message_id;
 	mi.message_id = NULL;
 	s->l = l;
+	snprintf(s->list, sizeof(s->list), "%s", list);
+	s->tlp = tlp;
 	s->cb = cb;
 	s->arg = arg;
 	*r->submits_tail = s;

@@ -140,11 +140,16 @@ int durable_start(struct relay *r)
 	d->r = r;
 	d->pending_tail = &d->pending;
 	d->fd = -1;
-	if ((e = store_set_deferred_sync(r->store)) < 0 || (e = store_wal_fd(r->store)) < 0)
+	/* Everything that can fail comes before the switch to deferred sync. */
+	if ((e = store_wal_fd(r->store)) < 0)
 		goto fail;
 	d->fd = e;
 	if ((e = store_ckpt_open(r->store, &d->ckpt)) < 0)
 		goto fail;
+	if ((e = store_set_deferred_sync(r->store)) < 0) {
+		store_ckpt_close(d->ckpt);
+		goto fail;
+	}
 	d->ckpt_last = util_mono_ms();
 	r->durable = d;
 	return 0;

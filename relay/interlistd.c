@@ -56,18 +56,25 @@ static void on_tick(uv_timer_t *t)
 	struct relay *r = t->data;
 	int64_t now = util_mono_ms();
 	if (r->stopping) {
-		/* Let verifications in flight finish and store, then take it all down. */
+		/* Let verifications in flight finish and store, answer every post
+		 * and batch once its commit is on disk, then take it all down. */
 		if (r->verify_jobs > 0)
+			return;
+		if (!r->submits_closed) {
+			relay_submit_close(r);
+			r->submits_closed = 1;
+		}
+		if (durable_busy(r))
 			return;
 		uv_timer_stop(t);
 		uv_close((uv_handle_t *)t, NULL);
-		relay_submit_close(r);
 		net_stop(r);
 		for (size_t i = 0; i < r->n_lists; i++)
 			deliver_stop(r->lists[i]);
 		return;
 	}
 	session_tick(r);
+	durable_tick(r);
 	if (now - last_gc > 60000) {
 		nonce_cache_gc(r->nonces, util_now_ms());
 		last_gc = now;
@@ -162,6 +169,9 @@ int main(int argc, char **argv)
 		rc = e == IL_ENEWER ? 65 : 75;
 		goto fail_key;
 	}
+	/* Group commit with the fsync off the loop; without it (no WAL file to
+	 * sync?) every commit syncs itself, slower but just as safe. */
+	durable_start(&r);
 	if (!(r.nonces = nonce_cache_new()))
 		goto fail_store;
 	if (relay_lists_sync(&r, cfg) < 0)
@@ -223,6 +233,7 @@ fail_lists:
 fail_nonces:
 	nonce_cache_free(r.nonces);
 fail_store:
+	durable_stop(&r);
 	store_close(r.store);
 fail_key:
 	EVP_PKEY_free(r.sign_key);

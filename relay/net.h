@@ -93,6 +93,7 @@ struct peer {
 	uint64_t pull_token;            /* results owed for this pulled batch */
 	uint8_t *pull_results;
 	size_t pull_n;
+	size_t pull_temp;               /* TEMPFAIL results in that batch */
 	int64_t retry_hello_at;         /* monotonic ms, 0 none */
 	/* listener role */
 	uint32_t in_pipe;

@@ -101,6 +101,7 @@ struct relay {
 	struct submit *submits;         /* local posts waiting for the group commit */
 	struct submit **submits_tail;
 	uv_check_t submit_check;
+	int submits_closed;
 };
 
 struct peer *relay_peer(struct relay *r, const char *id);

@@ -216,18 +216,38 @@ static struct rx_batch *batch_from(struct relay *r, const char *peer, struct rbu
 	return b;
 }
 
+struct pending_reply {
+	struct rep_ctx *rc;
+	struct wbuf w;
+};
+
+/* The batch is committed; its results go out once the commit is on disk. */
+static void push_durable(void *arg, int err)
+{
+	struct pending_reply *pr = arg;
+	if (err < 0) {
+		wbuf_free(&pr->w);
+		reply_status(pr->rc, WIRE_TRYLATER);
+	} else {
+		rep_reply(pr->rc, &pr->w);
+	}
+	free(pr);
+}
+
 static void push_done(struct rx_batch *b, void *arg)
 {
 	struct rep_ctx *rc = arg;
 	struct relay *r = b->r;
-	struct wbuf w = { 0 };
-	wire_reply_header(&w, WIRE_OK, r->boot);
-	wbuf_u32(&w, (uint32_t)b->n);
+	struct pending_reply *pr = calloc(1, sizeof(*pr));
+	IL_ASSERT(pr);
+	pr->rc = rc;
+	wire_reply_header(&pr->w, WIRE_OK, r->boot);
+	wbuf_u32(&pr->w, (uint32_t)b->n);
 	for (size_t i = 0; i < b->n; i++)
-		wbuf_u8(&w, (uint8_t)b->items[i].result);
+		wbuf_u8(&pr->w, (uint8_t)b->items[i].result);
 	nng_msg_free(b->frame);
 	rx_batch_free(b);
-	rep_reply(rc, &w);
+	durable_after(r, push_durable, pr);
 }
 
 static void log_refused_by_peer(struct peer *p, const uint8_t *id, int res)
@@ -423,6 +443,7 @@ void session_rep_pipe_removed(struct relay *r, uint32_t pipe)
 void session_req_done(struct aio_owner *o, int result);
 static void push_pump(struct peer *p);
 static void pull_send(struct peer *p);
+static void pull_durable(void *arg, int err);
 
 static int slot_send(struct req_slot *s, uint8_t type, const uint8_t *body, size_t len,
 		     int timeout_ms)
@@ -636,10 +657,27 @@ static void pull_done(struct rx_batch *b, void *arg)
 	}
 	p->pull_n = b->n;
 	nng_msg_free(b->frame);
+	struct relay *r = b->r;
 	rx_batch_free(b);
+	/* Results go out with the next PULL, so it waits for the disk. While it
+	 * waits the slot stays busy; our store refusing: the tick pulls later. */
+	p->pull_temp = temp;
+	durable_after(r, pull_durable, s);
+}
+
+static void pull_durable(void *arg, int err)
+{
+	struct req_slot *s = arg;
+	struct peer *p = s->p;
 	slot_reset(s);
-	/* Our store is refusing for now: let the tick pull again a little later. */
-	if (temp == 0)
+	if (err < 0) {
+		/* Nothing may be reported as stored: drop the results, the listener
+		 * sends the batch again and we find what we have by id. */
+		p->pull_token = 0;
+		p->pull_n = 0;
+		return;
+	}
+	if (p->pull_temp == 0)
 		pull_send(p);
 }
 
