@@ -26,7 +26,7 @@
 
 /* A big prune or a backlog flush leaves a big WAL behind; truncate it back to
  * this after checkpoints so the data_dir does not keep the high-water mark. */
-#define STORE_WAL_LIMIT (64 * 1024 * 1024)
+#define STORE_WAL_LIMIT (16 * 1024 * 1024)
 
 #define STORE_PAGE_SIZE "8192"
 

@@ -69,8 +69,6 @@ static int accept_store(struct relay *r, struct il_envelope **envs, char **msgid
 	e = store_put(r->store, items, n);
 	if (e < 0) {
 		log_warn("store", "put_failed", "n=%zu err=%s", n, log_q(il_strerror(e)));
-		for (size_t i = 0; i < n; i++)
-			res[i] = RES_TEMPFAIL;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -101,6 +99,10 @@ static int accept_store(struct relay *r, struct il_envelope **envs, char **msgid
 	}
 	e = 0;
 out:
+	/* Nothing stored: nothing may be reported as accepted. */
+	if (e < 0)
+		for (size_t i = 0; i < n; i++)
+			res[i] = RES_TEMPFAIL;
 	for (size_t i = 0; blobs && i < n; i++)
 		free(blobs[i]);
 	free(blobs);

@@ -88,6 +88,14 @@ static void arm_timer(struct deliverer *d)
 static void timer_closed(uv_handle_t *h)
 {
 	struct deliverer *d = h->data;
+	struct list_rt *l = d->l;
+	if (l->draining == d) {
+		l->draining = NULL;
+		if (l->restart_pending && !d->r->stopping) {
+			l->restart_pending = 0;
+			deliver_start(d->r, l);
+		}
+	}
 	if (d->backend_state)
 		deliver_smtp_fini(d->backend_state);
 	trust_release(d->trust);
@@ -349,6 +357,7 @@ void deliver_stop(struct list_rt *l)
 	if (!d)
 		return;
 	l->dl = NULL;
+	l->draining = d;
 	d->stopped = 1;
 	if (!d->running)
 		close_deliverer(d);

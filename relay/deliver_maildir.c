@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,27 +39,57 @@ static void file_name(const struct dl_item *it, char out[IL_ID_HEX_LEN + 16])
 	snprintf(out, IL_ID_HEX_LEN + 16, "%s.interlist", hex);
 }
 
-/* Delivered before (crash after the rename)? new/NAME or cur/NAME:2,... */
-static int already_there(const char *dir, const char *name)
+/* The ids of the files in cur/ (a reader moved them there, adding
+ * ":2,FLAGS"), read once per batch and searched by binary search. */
+struct curset {
+	char (*ids)[IL_ID_HEX_LEN + 1];
+	size_t n;
+	int loaded;
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, IL_ID_HEX_LEN);
+}
+
+static void cur_load(const char *dir, struct curset *cs)
+{
+	char p[PATH_MAX];
+	size_t cap = 0;
+	cs->loaded = 1;
+	snprintf(p, sizeof(p), "%s/cur", dir);
+	DIR *d = opendir(p);
+	if (!d)
+		return;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (strlen(de->d_name) < IL_ID_HEX_LEN || strncmp(de->d_name + IL_ID_HEX_LEN, ".interlist", 10))
+			continue;
+		if (cs->n == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			void *nb = realloc(cs->ids, ncap * sizeof(*cs->ids));
+			if (!nb)
+				break;
+			cs->ids = nb;
+			cap = ncap;
+		}
+		memcpy(cs->ids[cs->n], de->d_name, IL_ID_HEX_LEN);
+		cs->ids[cs->n++][IL_ID_HEX_LEN] = 0;
+	}
+	closedir(d);
+	qsort(cs->ids, cs->n, sizeof(*cs->ids), cmp_id);
+}
+
+/* Delivered before (crash after the rename)? new/NAME, or NAME in cur/. */
+static int already_there(const char *dir, const char *name, struct curset *cs)
 {
 	char p[PATH_MAX];
 	struct stat st;
 	snprintf(p, sizeof(p), "%s/new/%s", dir, name);
 	if (stat(p, &st) == 0)
 		return 1;
-	snprintf(p, sizeof(p), "%s/cur/%s", dir, name);
-	if (stat(p, &st) == 0)
-		return 1;
-	size_t plen = strlen(name);
-	snprintf(p, sizeof(p), "%s/cur", dir);
-	DIR *d = opendir(p);
-	int found = 0;
-	if (!d)
-		return 0;
-	for (struct dirent *de; !found && (de = readdir(d));)
-		found = !strncmp(de->d_name, name, plen) && de->d_name[plen] == ':';
-	closedir(d);
-	return found;
+	if (!cs->loaded)
+		cur_load(dir, cs);
+	return cs->n && bsearch(name, cs->ids, cs->n, sizeof(*cs->ids), cmp_id) != NULL;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -93,12 +124,13 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX], name[IL_ID_HEX_LEN + 16];
 	int written = 0, renamed = 0;
+	struct curset cs = { 0 };
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		file_name(it, name);
 		it->result = DL_DONE;
 		it->backend = NULL;
-		if (already_there(dir, name)) {
+		if (already_there(dir, name, &cs)) {
 			it->backend = (void *)1;        /* nothing to rename */
 			continue;
 		}
@@ -130,6 +162,7 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 			for (size_t i = 0; i < n; i++)
 				if (items[i].result == DL_DONE && !items[i].backend)
 					fail(&items[i], "sync", e);
+			free(cs.ids);
 			return;
 		}
 	}
@@ -158,4 +191,5 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 	}
 	for (size_t i = 0; i < n; i++)
 		items[i].backend = NULL;
+	free(cs.ids);
 }

@@ -24,6 +24,11 @@
 void net_post(struct net *n, struct ev *e)
 {
 	pthread_mutex_lock(&n->mu);
+	if (n->abandoned) {
+		pthread_mutex_unlock(&n->mu);
+		free(e);
+		return;
+	}
 	if (n->tail)
 		n->tail->next = e;
 	else
@@ -45,17 +50,49 @@ void net_aio_cb(void *arg)
 	net_post(o->net, e);
 }
 
-/* Pipe events of a dialer's socket (arg: its peer). */
+/*
+ * A dialer's aios and pipe notifications get these as their callback
+ * arguments rather than the slot or peer itself: when a dialer is stopped
+ * its socket is closed on another thread (see peer_dial_stop), and events
+ * that socket still produces must name the generation they belong to, so
+ * the loop can drop them instead of applying them to a newer socket.
+ */
+struct aio_ref {
+	struct net *net;
+	struct aio_owner *o;
+	unsigned gen;
+	nng_aio *aio;
+};
+
+struct dial_tag {
+	struct net *net;
+	struct peer *p;
+	unsigned gen;
+};
+
+static void ref_cb(void *arg)
+{
+	struct aio_ref *ref = arg;
+	struct ev *e = calloc(1, sizeof(*e));
+	IL_ASSERT(e);
+	e->kind = EV_AIO;
+	e->owner = ref->o;
+	e->gen = ref->gen;
+	e->result = nng_aio_result(ref->aio);
+	net_post(ref->net, e);
+}
+
+/* Pipe events of a dialer's socket. */
 static void pipe_cb(nng_pipe pipe, nng_pipe_ev what, void *arg)
 {
-	struct peer *p = arg;
-	struct net *n = p->r->net;
+	struct dial_tag *tag = arg;
 	struct ev *e = calloc(1, sizeof(*e));
 	IL_ASSERT(e);
 	e->kind = what == NNG_PIPE_EV_ADD_POST ? EV_PIPE_ADD : EV_PIPE_REM;
-	e->peer = p;
+	e->peer = tag->p;
+	e->dial_gen = tag->gen;
 	e->pipe = nng_pipe_id(pipe);
-	net_post(n, e);
+	net_post(tag->net, e);
 }
 
 static struct net *listener_net;        /* one listener per process */
@@ -87,10 +124,12 @@ static void net_drain(uv_async_t *h)
 				e->owner->on_done(e->owner, e->result);
 			break;
 		case EV_PIPE_ADD:
-			if (e->peer)
+			if (e->peer && e->dial_gen == e->peer->dial_gen)
 				session_dialer_up(e->peer, e->pipe);
 			break;
 		case EV_PIPE_REM:
+			if (e->peer && e->dial_gen != e->peer->dial_gen)
+				break;
 			if (e->peer)
 				session_dialer_down(e->peer, e->pipe);
 			else
@@ -193,9 +232,19 @@ static int slot_init(struct net *n, struct req_slot *s, struct peer *p, enum req
 	s->o.on_done = h;
 	s->p = p;
 	s->kind = kind;
-	int e = nng_aio_alloc(&s->o.aio, net_aio_cb, &s->o);
-	if (e)
+	struct aio_ref *ref = calloc(1, sizeof(*ref));
+	if (!ref)
+		return -ENOMEM;
+	ref->net = n;
+	ref->o = &s->o;
+	ref->gen = s->o.gen;
+	int e = nng_aio_alloc(&ref->aio, ref_cb, ref);
+	if (e) {
+		free(ref);
 		return il_from_nng(e);
+	}
+	s->ref = ref;
+	s->o.aio = ref->aio;
 	e = nng_ctx_open(&s->ctx, p->req);
 	return e ? il_from_nng(e) : 0;
 }
@@ -207,13 +256,25 @@ int peer_dial_start(struct peer *p)
 	struct relay *r = p->r;
 	char err[256];
 	const char *ca[1] = { p->conf->tls_cert.s };
+	if (!p->conf->url.s)
+		return -EINVAL;
+	struct dial_tag *tag = calloc(1, sizeof(*tag));
+	if (!tag)
+		return -ENOMEM;
 	int e = nng_req0_open(&p->req);
-	if (e)
+	if (e) {
+		free(tag);
 		return il_from_nng(e);
+	}
+	tag->net = r->net;
+	tag->p = p;
+	tag->gen = ++p->dial_gen;
+	p->tag = tag;
+	p->dials = 1;   /* from here on, peer_dial_stop() releases what we made */
 	nng_socket_set_ms(p->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_size(p->req, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
-	nng_pipe_notify(p->req, NNG_PIPE_EV_ADD_POST, pipe_cb, p);
-	nng_pipe_notify(p->req, NNG_PIPE_EV_REM_POST, pipe_cb, p);
+	nng_pipe_notify(p->req, NNG_PIPE_EV_ADD_POST, pipe_cb, tag);
+	nng_pipe_notify(p->req, NNG_PIPE_EV_REM_POST, pipe_cb, tag);
 	if ((e = tls_config(r, NNG_TLS_MODE_CLIENT, p->id, ca, 1, &p->tls, err, sizeof(err))) < 0) {
 		log_err("peer", "tls_setup_failed", "peer=%s err=%s", p->id, log_q(err));
 		goto fail;
@@ -240,23 +301,54 @@ int peer_dial_start(struct peer *p)
 		e = il_from_nng(e);
 		goto fail;
 	}
-	p->dials = 1;
 	log_info("peer", "dialing", "peer=%s url=%s", p->id, p->conf->url.s);
 	return 0;
 fail:
 	log_err("peer", "dial_setup_failed", "peer=%s err=%s", p->id, log_q(il_strerror(e)));
+	peer_dial_stop(p);
 	return e;
 }
 
-static void slot_fini(struct req_slot *s)
+/* What a stopped dialer leaves to close: its socket, aios and TLS config. */
+struct closer {
+	nng_socket sock;
+	nng_tls_config *tls;
+	struct dial_tag *tag;
+	struct aio_ref *refs[PUSH_WINDOW + 2];
+	size_t n_refs;
+};
+
+/*
+ * nng_close() can block for a long time, even for good (seen with Debian's
+ * nng 1.5.2 when a multi-megabyte reply is arriving), so it never runs on
+ * the loop: a detached thread closes the socket and then frees its aios.
+ * Events the old socket still produces carry old generations and are
+ * dropped by the loop.
+ */
+static void *closer_main(void *arg)
 {
-	if (s->o.aio) {
-		nng_aio_stop(s->o.aio);
-		aio_drop_msg(s->o.aio);
-		nng_aio_free(s->o.aio);
-		s->o.aio = NULL;
-		s->o.gen++;
+	struct closer *c = arg;
+	nng_close(c->sock);
+	for (size_t i = 0; i < c->n_refs; i++) {
+		nng_aio_stop(c->refs[i]->aio);
+		aio_drop_msg(c->refs[i]->aio);
+		nng_aio_free(c->refs[i]->aio);
+		free(c->refs[i]);
 	}
+	if (c->tls)
+		nng_tls_config_free(c->tls);
+	free(c->tag);
+	free(c);
+	return NULL;
+}
+
+static void slot_detach(struct req_slot *s, struct closer *c)
+{
+	if (s->ref)
+		c->refs[c->n_refs++] = s->ref;
+	s->ref = NULL;
+	s->o.aio = NULL;
+	s->o.gen++;
 	s->busy = 0;
 	s->n = 0;
 	free(s->seqs);
@@ -269,16 +361,28 @@ void peer_dial_stop(struct peer *p)
 {
 	if (!p->dials)
 		return;
-	nng_close(p->req);      /* closes the dialer and its pipes, aborts the aios */
-	slot_fini(&p->hello);
-	slot_fini(&p->pull);
+	struct closer *c = calloc(1, sizeof(*c));
+	IL_ASSERT(c);
+	c->sock = p->req;
+	c->tls = p->tls;
+	c->tag = p->tag;
+	slot_detach(&p->hello, c);
+	slot_detach(&p->pull, c);
 	for (int i = 0; i < PUSH_WINDOW; i++)
-		slot_fini(&p->push[i]);
-	if (p->tls)
-		nng_tls_config_free(p->tls);
+		slot_detach(&p->push[i], c);
 	p->tls = NULL;
+	p->tag = NULL;
+	p->dial_gen++;
 	p->dials = 0;
 	p->dstate = 0;
+	p->dpipe = 0;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, closer_main, c) != 0)
+		closer_main(c);         /* no thread to be had: close it here */
+	pthread_attr_destroy(&attr);
 }
 
 /* Request contexts of the listener: a held long-poll occupies one per peer,
@@ -464,6 +568,8 @@ int net_reload(struct relay *r, const struct il_config *cfg, char *err, size_t e
 		const struct il_peer_conf *pc = &cfg->peers[i];
 		int existed = relay_peer(r, p->id) != NULL;
 		int redial = existed && p->dials && dial_changed(p->conf, pc);
+		if (!pc->url.s)
+			p->yielded = 0;
 		int want_dial = pc->url.s && !p->yielded;
 		if (redial || (p->dials && !want_dial))
 			peer_dial_stop(p);
@@ -494,48 +600,38 @@ int net_reload(struct relay *r, const struct il_config *cfg, char *err, size_t e
 	return 0;
 }
 
-static void async_closed(uv_handle_t *h)
-{
-	struct net *n = h->data;
-	struct ev *e = n->head;
-	while (e) {
-		struct ev *next = e->next;
-		free(e);
-		e = next;
-	}
-	pthread_mutex_destroy(&n->mu);
-	free(n);
-}
+/* Kept reachable after shutdown (for leak checkers): see net_stop. */
+static struct net *net_at_exit;
 
+/*
+ * Shutdown. The sockets are not closed here: closing one can block (see
+ * closer_main), and the process is about to exit, when the kernel closes
+ * every connection anyway and peers see them go. nng's threads may still
+ * call back until then; net_post drops what they send, and nothing they
+ * can reach is freed.
+ */
 void net_stop(struct relay *r)
 {
 	struct net *n = r->net;
 	if (!n)
 		return;
-	for (size_t i = 0; i < r->n_peers; i++)
-		peer_dial_stop(r->peers[i]);
-	if (n->listening) {
-		nng_close(n->rep);
-		for (size_t i = 0; i < n->n_rctx; i++) {
-			nng_aio_stop(n->rctx[i]->o.aio);
-			aio_drop_msg(n->rctx[i]->o.aio);
-			nng_aio_free(n->rctx[i]->o.aio);
-			free(n->rctx[i]);
-		}
-		nng_tls_config_free(n->ltls);
+	pthread_mutex_lock(&n->mu);
+	n->abandoned = 1;
+	struct ev *e = n->head;
+	n->head = n->tail = NULL;
+	pthread_mutex_unlock(&n->mu);
+	while (e) {
+		struct ev *next = e->next;
+		free(e);
+		e = next;
 	}
-	listener_net = NULL;
-	free(n->rctx);
-	for (size_t i = 0; i < r->n_peers; i++)
-		peer_free(r->peers[i]);
-	for (size_t i = 0; i < n->n_retired; i++)
-		peer_free(n->retired[i]);
-	free(n->retired);
-	free(r->peers);
+	n->peers_at_exit = r->peers;
+	n->n_peers_at_exit = r->n_peers;
+	net_at_exit = n;
 	r->peers = NULL;
 	r->n_peers = 0;
 	r->net = NULL;
-	uv_close((uv_handle_t *)&n->async, async_closed);
+	uv_close((uv_handle_t *)&n->async, NULL);
 }
 
 const char *peer_id(const struct peer *p) { return p->id; }

@@ -40,6 +40,7 @@ struct ev {
 	unsigned gen;
 	int result;
 	struct peer *peer;              /* EV_PIPE_*: NULL for the listener socket */
+	unsigned dial_gen;              /* EV_PIPE_* of a dialer: its socket's generation */
 	uint32_t pipe;
 };
 
@@ -54,8 +55,11 @@ struct rep_ctx {
 
 enum req_kind { SLOT_HELLO, SLOT_PUSH, SLOT_PULL };
 
+struct aio_ref;
+
 struct req_slot {
 	struct aio_owner o;
+	struct aio_ref *ref;            /* the aio's callback argument (net.c) */
 	struct peer *p;
 	enum req_kind kind;
 	nng_ctx ctx;
@@ -80,6 +84,8 @@ struct peer {
 	char id[IL_ID_MAX + 1];
 	/* dialer role */
 	int dials;
+	unsigned dial_gen;              /* pipe events of an older socket are dropped */
+	struct dial_tag *tag;
 	nng_socket req;
 	nng_dialer dialer;
 	nng_tls_config *tls;
@@ -122,6 +128,9 @@ struct net {
 	pthread_mutex_t mu;
 	struct ev *head, *tail;
 	uint64_t next_token;
+	int abandoned;                  /* shutting down: nng's late events are dropped */
+	struct peer **peers_at_exit;
+	size_t n_peers_at_exit;
 };
 
 /* From nng threads: queue an event and wake the loop. */

@@ -69,6 +69,10 @@ struct list_rt {
 	const struct il_list_conf *conf;
 	uint64_t ingested, delivered;
 	struct deliverer *dl;
+	/* A reload that changed the delivery: the old deliverer finishes what
+	 * it has under way before the new one starts, so nothing goes twice. */
+	struct deliverer *draining;
+	int restart_pending;
 	struct ingest *in;              /* LMTP listener, if `ingest =` */
 	struct latency_hist latency;
 };

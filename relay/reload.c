@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "il/error.h"
+#include "il/envelope.h"
 #include "il/log.h"
 #include "metrics.h"
 #include "relay.h"
@@ -59,6 +60,54 @@ static int list_io_changed(const struct il_list_conf *a, const struct il_list_co
 	       a->max_deliveries != b->max_deliveries;
 }
 
+/* Did a peer's reload narrow what it may receive (lower max_tlp, fewer lists)? */
+static int narrowed(const struct il_peer_conf *o, const struct il_peer_conf *n)
+{
+	if (n->max_tlp < o->max_tlp)
+		return 1;
+	if (n->n_lists == 0)
+		return 0;
+	if (o->n_lists == 0)
+		return 1;
+	for (size_t i = 0; i < o->n_lists; i++)
+		if (!config_peer_has_list(n, o->lists[i]))
+			return 1;
+	return 0;
+}
+
+/* Routing was decided when each message was stored: drop what a peer's
+ * new settings no longer let it see from what is already queued for it. */
+static void filter_queue(struct relay *r, const struct il_peer_conf *pc)
+{
+	int64_t cursor = 0;
+	uint64_t dropped = 0;
+	for (;;) {
+		struct store_entry ents[256];
+		size_t n = 0;
+		if (store_queue_fetch(r->store, pc->id, cursor, 256, 8u << 20, ents, &n) < 0 || n == 0)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			struct il_envelope env = { 0 };
+			uint64_t one = 0;
+			cursor = ents[i].seq;
+			if (envelope_decode(ents[i].blob, ents[i].blob_len, SIZE_MAX, &env, NULL) < 0)
+				continue;
+			if (env.tlp == IL_TLP_RED || env.tlp > pc->max_tlp ||
+			    !config_peer_has_list(pc, env.list)) {
+				store_queue_purge(r->store, pc->id, env.id, &one);
+				dropped += one;
+			}
+			envelope_free(&env);
+		}
+		store_entries_free(ents, n);
+	}
+	if (dropped) {
+		r->c.held_tlp += dropped;
+		log_warn("peer", "queue_filtered", "peer=%s dropped=%llu", pc->id,
+			 (unsigned long long)dropped);
+	}
+}
+
 int relay_reload(struct relay *r, char *err, size_t errlen)
 {
 	struct il_config *cfg = NULL;
@@ -77,8 +126,23 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: out of memory", r->config_path);
 		goto refuse;
 	}
-	if ((e = net_reload(r, t->cfg, err, errlen)) < 0)
+	int *narrow = calloc(t->cfg->n_peers + 1, sizeof(*narrow));
+	if (!narrow) {
+		snprintf(err, errlen, "%s: out of memory", r->config_path);
 		goto refuse;
+	}
+	for (size_t i = 0; i < t->cfg->n_peers; i++) {
+		const struct il_peer_conf *o = config_peer(r->cfg, t->cfg->peers[i].id);
+		narrow[i] = o && narrowed(o, &t->cfg->peers[i]);
+	}
+	if ((e = net_reload(r, t->cfg, err, errlen)) < 0) {
+		free(narrow);
+		goto refuse;
+	}
+	for (size_t i = 0; i < t->cfg->n_peers; i++)
+		if (narrow[i])
+			filter_queue(r, &t->cfg->peers[i]);
+	free(narrow);
 
 	/* Lists: stop what goes away or changes, swap, start what is new. */
 	for (size_t i = 0; i < r->n_lists; i++) {
@@ -102,7 +166,10 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 		if (!restart[i])
 			continue;
 		char why[512];
-		deliver_start(r, r->lists[i]);
+		if (r->lists[i]->draining)
+			r->lists[i]->restart_pending = 1;
+		else
+			deliver_start(r, r->lists[i]);
 		if (ingest_start(r, r->lists[i], why, sizeof(why)) < 0)
 			log_err("ingest", "start_failed", "list=%s err=%s", r->lists[i]->conf->name,
 				log_q(why));

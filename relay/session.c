@@ -68,6 +68,7 @@ void rep_recv(struct rep_ctx *rc)
 	rc->sending = 0;
 	rc->held_for = NULL;
 	rc->o.on_done = rep_on_recv;
+	nng_aio_set_timeout(rc->o.aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(rc->ctx, rc->o.aio);
 }
 
@@ -114,6 +115,8 @@ void rep_reply(struct rep_ctx *rc, struct wbuf *b)
 	wbuf_free(b);
 	rc->sending = 1;
 	rc->o.on_done = rep_on_sent;
+	/* A peer that stops reading must not pin this context for ever. */
+	nng_aio_set_timeout(rc->o.aio, REQ_TIMEOUT_MS);
 	nng_aio_set_msg(rc->o.aio, m);
 	nng_ctx_send(rc->ctx, rc->o.aio);
 }
@@ -183,6 +186,7 @@ static void listener_seen(struct peer *p, uint32_t pipe, int hello)
 			log_info("peer", "dial_yield", "peer=%s", p->id);
 			peer_dial_stop(p);
 			p->yielded = 1;
+			peer_kick(p);
 		}
 	}
 }
@@ -278,8 +282,11 @@ static size_t apply_results(struct peer *p, const uint8_t (*ids)[IL_SHA256_LEN],
 		memcpy(ack[na++], ids[i], IL_SHA256_LEN);
 	}
 	int e = store_queue_ack(p->r->store, p->id, (const uint8_t(*)[IL_SHA256_LEN])ack, na);
-	if (e < 0)
+	if (e < 0) {
+		/* Still queued: count them as unanswered so they go again. */
 		log_warn("store", "ack_failed", "peer=%s err=%s", p->id, log_q(il_strerror(e)));
+		temp += na;
+	}
 	free(ack);
 	return temp;
 }
@@ -433,8 +440,10 @@ void session_rep_pipe_removed(struct relay *r, uint32_t pipe)
 		}
 		if (p->yielded) {
 			p->yielded = 0;
-			peer_dial_start(p);
+			if (p->conf->url.s)
+				peer_dial_start(p);
 		}
+		peer_kick(p);
 	}
 }
 
@@ -510,6 +519,7 @@ void session_dialer_down(struct peer *p, uint32_t pipe)
 	p->dstate = 0;
 	p->dpipe = 0;
 	p->push_cursor = 0;
+	peer_kick(p);   /* a long-poll we held while our dialer carried the queue */
 	/* Requests on the dead pipe are abandoned; their aios come back cancelled. */
 	nng_aio_cancel(p->hello.o.aio);
 	nng_aio_cancel(p->pull.o.aio);
@@ -643,11 +653,26 @@ static void pull_send(struct peer *p)
 		p->retry_hello_at = util_mono_ms() + 1000;
 }
 
+/* A pulled batch under way, tied to the dialer generation that pulled it:
+ * if the dialer is stopped and restarted meanwhile, the old batch must not
+ * touch the new session's pull slot. */
+struct pull_ctx {
+	struct req_slot *s;
+	unsigned gen;
+};
+
 static void pull_done(struct rx_batch *b, void *arg)
 {
-	struct req_slot *s = arg;
+	struct pull_ctx *pc = arg;
+	struct req_slot *s = pc->s;
 	struct peer *p = s->p;
 	size_t temp = 0;
+	if (pc->gen != s->o.gen) {
+		nng_msg_free(b->frame);
+		rx_batch_free(b);
+		free(pc);
+		return;
+	}
 	free(p->pull_results);
 	p->pull_results = malloc(b->n ? b->n : 1);
 	IL_ASSERT(p->pull_results);
@@ -662,13 +687,18 @@ static void pull_done(struct rx_batch *b, void *arg)
 	/* Results go out with the next PULL, so it waits for the disk. While it
 	 * waits the slot stays busy; our store refusing: the tick pulls later. */
 	p->pull_temp = temp;
-	durable_after(r, pull_durable, s);
+	durable_after(r, pull_durable, pc);
 }
 
 static void pull_durable(void *arg, int err)
 {
-	struct req_slot *s = arg;
+	struct pull_ctx *pc = arg;
+	struct req_slot *s = pc->s;
 	struct peer *p = s->p;
+	int stale = pc->gen != s->o.gen;
+	free(pc);
+	if (stale)
+		return;
 	slot_reset(s);
 	if (err < 0) {
 		/* Nothing may be reported as stored: drop the results, the listener
@@ -709,7 +739,11 @@ static void on_pull_reply(struct req_slot *s, uint8_t status, struct rbuf *body,
 	p->pull_token = token;
 	p->received += b->n;
 	s->busy = 3;
-	rx_batch_start(b, pull_done, s);
+	struct pull_ctx *pc = calloc(1, sizeof(*pc));
+	IL_ASSERT(pc);
+	pc->s = s;
+	pc->gen = s->o.gen;
+	rx_batch_start(b, pull_done, pc);
 }
 
 void session_req_done(struct aio_owner *o, int result)

@@ -206,7 +206,7 @@ int status_peer_uid(struct conn *c, uid_t *uid)
 
 int status_caller_privileged(struct conn *c)
 {
-	uid_t uid;
+	uid_t uid = (uid_t)-1;
 	return status_peer_uid(c, &uid) == 0 && (uid == 0 || uid == geteuid());
 }
 

@@ -27,9 +27,15 @@ a run broke), never because something was slow. Figures go to stdout as a
 table and to bench-results.json at the repository root.
 
 Usage: bench.py [--quick] [--only NAME[,NAME]] [--messages N] [--conns C]
-                [--backlog-messages N] [--overload-messages N]
-                [--latency-seconds S] [--latency-rate R] [--build DIR]
-                [--log-level LEVEL] [--profile DIR] [--keep] [--json PATH]
+                [--size BYTES] [--backlog-messages N] [--overload-messages N]
+                [--max-rate R] [--latency-seconds S] [--latency-rate R]
+                [--build DIR] [--log-level LEVEL] [--profile DIR]
+                [--profile-callgraph MODE] [--trace DIR] [--keep] [--json PATH]
+
+--profile DIR records each relay of each run with `perf record -e cpu-clock`
+(DWARF call graphs: the release build has no frame pointers) into
+DIR/RUN-RELAY.perf.data; --trace DIR writes `perf trace -s` syscall
+summaries. docs/performance.md shows how to read them.
 """
 import argparse
 import json
@@ -107,6 +113,23 @@ def log(msg):
     print("# " + msg, flush=True)
 
 
+STOPPED = set()         # interlistd processes stopped on purpose (by PID)
+
+
+def stop_relay(r, expect=0):
+    STOPPED.add(r.pid)
+    return r.stop(timeout=30, expect=expect)
+
+
+def crashed_relays():
+    """Relays of the current federation whose process ended unasked."""
+    out = []
+    for r in BenchFederation.CURRENT.relays if BenchFederation.CURRENT else []:
+        if r.proc is not None and r.proc.poll() is not None and r.pid not in STOPPED:
+            out.append("%s (exit %s)" % (r.id, r.proc.returncode))
+    return out
+
+
 class BenchFederation(Federation):
     """The harness's Federation, but the folder is removed only at the end
     of the whole benchmark (remove_later): on this machine's ext4 (no
@@ -115,8 +138,14 @@ class BenchFederation(Federation):
     next run's Maildir writes. Relays are killed (by PID) as in the harness."""
 
     LATER = []
+    CURRENT = None
+
+    def __enter__(self):
+        self.outer, BenchFederation.CURRENT = BenchFederation.CURRENT, self
+        return self
 
     def __exit__(self, et, ev, tb):
+        BenchFederation.CURRENT = self.outer
         for r in self.relays:
             if r.running():
                 try:
@@ -166,6 +195,21 @@ def proc_cpu(pid):
         return None
 
 
+def proc_io(pid):
+    """/proc/PID/io: wchar (bytes handed to write calls), syscw (write
+    calls), write_bytes (bytes sent to the block layer)."""
+    out = {}
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("wchar", "syscw", "write_bytes"):
+                    out[k] = int(v)
+    except (OSError, ValueError):
+        return None
+    return out
+
+
 def dir_bytes(path):
     """Disk space used by the files under path (allocated blocks)."""
     total = 0
@@ -179,12 +223,21 @@ def dir_bytes(path):
 
 
 class Sampler:
-    """Peak RSS (VmHWM) and CPU of the relays in a run, read just before
-    they stop (VmHWM is the peak since the process started)."""
+    """Peak RSS (VmHWM: the peak since the process started) and CPU time of
+    the relays in a run: mark() at the start of what is measured, take()
+    just before they stop; cpu is the CPU seconds in between."""
 
     def __init__(self):
         self.rss = {}
         self.cpu = {}
+        self.io = {}
+        self.base = {}
+        self.base_io = {}
+
+    def mark(self, *relays):
+        for r in relays:
+            self.base[r.id] = proc_cpu(r.pid) or 0.0
+            self.base_io[r.id] = proc_io(r.pid) or {}
 
     def take(self, *relays):
         for r in relays:
@@ -195,7 +248,22 @@ class Sampler:
                 self.rss[r.id] = max(self.rss.get(r.id, 0), st.get("VmHWM", 0))
             c = proc_cpu(r.pid)
             if c is not None:
-                self.cpu[r.id] = round(self.cpu.get(r.id, 0) + c, 2)
+                self.cpu[r.id] = round(c - self.base.get(r.id, 0.0), 2)
+            io = proc_io(r.pid)
+            if io:
+                b = self.base_io.get(r.id, {})
+                self.io[r.id] = {k: v - b.get(k, 0) for k, v in io.items()}
+
+    def per_msg(self, n):
+        """CPU milliseconds per message, per relay."""
+        return {k: round(v * 1000.0 / n, 3) for k, v in self.cpu.items()}
+
+    def io_per_msg(self, n):
+        """Writes per message, per relay: write calls, bytes written by
+        them (store, WAL, Maildir, logs) and bytes that reached the disk."""
+        return {k: {"write_calls": round(v.get("syscw", 0) / n, 1),
+                    "written_bytes": round(v.get("wchar", 0) / n),
+                    "disk_bytes": round(v.get("write_bytes", 0) / n)} for k, v in self.io.items()}
 
 
 def mib(kib):
@@ -292,6 +360,9 @@ def wait_count(what, get, target, feed=None, samples=None, t_zero=None):
             samples.append((round(now - t_zero, 3), v))
         if v is not None and v >= target:
             return now
+        dead = crashed_relays()
+        if dead:
+            raise Failure("%s: relay %s died (at %r of %d)" % (what, ", ".join(dead), v, target))
         if v != last_v:
             last_v, last_t = v, time.monotonic()
         elif time.monotonic() - last_t > STALL and (feed is None or feed.poll() is not None):
@@ -404,6 +475,17 @@ def store_per_msg(relays, n):
     return {r.id: round(dir_bytes(r.data) / n) for r in relays}
 
 
+def store_db_per_msg(relays, n):
+    """The database file alone (no WAL, whose size depends on checkpoints)."""
+    out = {}
+    for r in relays:
+        try:
+            out[r.id] = round(os.lstat(os.path.join(r.data, "interlist.db")).st_blocks * 512 / n)
+        except OSError:
+            out[r.id] = None
+    return out
+
+
 def store_files(relays):
     """Bytes on disk of each file of each relay's data_dir (store, WAL)."""
     out = {}
@@ -512,12 +594,13 @@ def feed_and_deliver(name, rs, n, prefix, sink=None):
     perf = Perf(name)
     perf.attach(*rs)
     samples = []
+    sampler = Sampler()
+    sampler.mark(*rs)
     t0 = time.time()
     p = lmtpload(rs[0].lmtp_port, n, prefix)
     t_end = wait_count("%s: delivered at %s" % (name, sink.id), lambda: delivered(sink), n, feed=p,
                        samples=samples, t_zero=t0)
     feed = load_result(p)
-    sampler = Sampler()
     sampler.take(*rs)
     perf.detach()
     start = feed["start_us"] / 1e6
@@ -526,13 +609,14 @@ def feed_and_deliver(name, rs, n, prefix, sink=None):
             "msgs_per_s": round(n / secs, 1), "feed": feed,
             "feed_msgs_per_s": round(feed["ok"] / feed["seconds"], 1) if feed["seconds"] else None,
             "rss_peak_mib": {k: mib(v) for k, v in sampler.rss.items()},
-            "cpu_s": sampler.cpu}
+            "cpu_s": sampler.cpu, "cpu_ms_per_msg": sampler.per_msg(n), "io_per_msg": sampler.io_per_msg(n)}
 
 
 def finish_run(res, name, out, rs, sink, prefix, n, first=0):
     harness.wait_until(lambda: all(r.settled() for r in rs), 120, "%s: relays settled" % name)
     out["verify"] = check_maildir(sink, prefix, n, first)
     out["store_bytes_per_msg"] = store_per_msg(rs, n)
+    out["store_db_bytes_per_msg"] = store_db_per_msg(rs, n)
     out["store_files"] = store_files(rs)
     res[name] = out
 
@@ -560,7 +644,7 @@ def run_chain(fed, res):
 def run_catchup(fed, res):
     n = ARGS.messages
     a, b = chain(fed, 2)
-    b.stop()
+    stop_relay(b)
     harness.wait_until(lambda: not a.peer("b")["connected"], 20, "a to see b down")
     p = lmtpload(a.lmtp_port, n, "catchup")
     wait_count("catchup: queued at a", lambda: a.peer("b")["queued"], n, feed=p)
@@ -568,6 +652,7 @@ def run_catchup(fed, res):
     sampler = Sampler()
     b.start()
     b.wait_ready()
+    sampler.mark(a, b)
     perf = Perf("catchup")
     perf.attach(a, b)
     t0 = time.time()       # from B's start (ready): the backlog is A's to send
@@ -576,7 +661,8 @@ def run_catchup(fed, res):
     perf.detach()
     secs = t_end - t0
     out = {"messages": n, "seconds": round(secs, 3), "msgs_per_s": round(n / secs, 1), "feed": feed,
-           "rss_peak_mib": {k: mib(v) for k, v in sampler.rss.items()}, "cpu_s": sampler.cpu}
+           "rss_peak_mib": {k: mib(v) for k, v in sampler.rss.items()}, "cpu_s": sampler.cpu,
+           "cpu_ms_per_msg": sampler.per_msg(n), "io_per_msg": sampler.io_per_msg(n)}
     finish_run(res, "catchup", out, [a, b], b, "catchup", n)
     log("catchup: %s msg/s" % out["msgs_per_s"])
 
@@ -655,12 +741,21 @@ def run_backlog(fed, res):
     feed = load_result(p)
     time.sleep(1.0)
     after = proc_status(a.pid)
+    # The ingest rate as the store grows: first and last tenth of the feed.
+    tenth = {}
+    for label, lo, hi in (("first_tenth", 0, n // 10), ("last_tenth", n - n // 10, n)):
+        pts = [t for t, v in samples if lo <= v <= hi]
+        if len(pts) >= 2 and pts[-1] > pts[0]:
+            got = [v for t, v in samples if lo <= v <= hi]
+            tenth[label] = round((got[-1] - got[0]) / (pts[-1] - pts[0]), 1)
     perf.detach()
     out = {"messages": n, "feed": feed,
            "feed_msgs_per_s": round(feed["ok"] / feed["seconds"], 1) if feed["seconds"] else None,
+           "feed_msgs_per_s_by_tenth": tenth,
            "rss_a_before_mib": mib(rss_before["VmRSS"]),
            "rss_a_after_mib": mib(after["VmRSS"]), "rss_a_peak_mib": mib(after["VmHWM"]),
-           "store_bytes_per_msg_a": round(dir_bytes(a.data) / n)}
+           "store_bytes_per_msg_a": round(dir_bytes(a.data) / n),
+           "store_db_bytes_per_msg_a": store_db_per_msg([a], n)["a"], "store_files_a": store_files([a])["a"]}
     # Then B comes up and must get every one of them.
     b.start()
     b.wait_ready()
@@ -686,6 +781,8 @@ def run_overload(fed, res):
     a, b = chain(fed, 2, peer_opts={"max_rate": "%g" % rate})
     perf = Perf("overload")
     perf.attach(a, b)
+    sampler = Sampler()
+    sampler.mark(a, b)
     samples = []
     peak = {"a": 0, "queued": 0}
 
@@ -699,7 +796,6 @@ def run_overload(fed, res):
     p = lmtpload(a.lmtp_port, n, "overload")
     t_end = wait_count("overload: delivered at b", get, n, feed=p, samples=samples, t_zero=t0)
     feed = load_result(p)
-    sampler = Sampler()
     sampler.take(a, b)
     perf.detach()
     start = feed["start_us"] / 1e6 - t0
@@ -715,6 +811,7 @@ def run_overload(fed, res):
     out = {"messages": n, "max_rate": rate, "feed": feed,
            "feed_msgs_per_s": round(feed_rate, 1) if feed_rate else None,
            "feed_over_max_rate": round(feed_rate / rate, 1) if feed_rate else None,
+           "feed_at_least_10x": bool(feed_rate and feed_rate >= 10 * rate),
            "seconds": round(t_end - t0 - start, 2),
            "drain_msgs_per_s": round(slope, 1) if slope else None,
            "overall_msgs_per_s": round(n / (t_end - t0 - start), 1),
@@ -731,7 +828,7 @@ def stop_all(fed):
     for r in fed.relays:
         if r.running():
             try:
-                r.stop(timeout=30, expect=None)
+                stop_relay(r, expect=None)
             except Failure:
                 os.kill(r.pid, signal.SIGKILL)
                 r.proc.wait(timeout=10)
@@ -807,10 +904,15 @@ def report(res, tg, broken):
         if name in res:
             r = res[name]
             rows.append((label, fmt(r["msgs_per_s"]), "msg/s",
-                         "x%s verify; %d msgs in %.1f s; RSS MiB %s; store B/msg %s"
+                         "x%s verify; %d msgs in %.1f s; CPU ms/msg %s; written KiB/msg %s; RSS MiB %s; "
+                         "store B/msg %s (db file alone %s)"
                          % (fmt(ratio(r["msgs_per_s"], lim)), r["messages"], r["seconds"],
+                            " ".join("%s=%s" % kv for kv in sorted(r["cpu_ms_per_msg"].items())),
+                            " ".join("%s=%.1f" % (k, v["written_bytes"] / 1024.0)
+                                     for k, v in sorted(r["io_per_msg"].items())),
                             " ".join("%s=%s" % kv for kv in sorted(r["rss_peak_mib"].items())),
-                            " ".join("%s=%s" % kv for kv in sorted(r["store_bytes_per_msg"].items())))))
+                            " ".join("%s=%s" % kv for kv in sorted(r["store_bytes_per_msg"].items())),
+                            " ".join("%s=%s" % kv for kv in sorted(r["store_db_bytes_per_msg"].items())))))
     if "latency" in res:
         for k, label in (("two", "latency, two relays"), ("chain", "latency, five relays")):
             r = res["latency"][k]
@@ -821,14 +923,17 @@ def report(res, tg, broken):
     if "backlog" in res:
         r = res["backlog"]
         rows.append(("RSS of A, %d queued" % r["messages"], fmt(r["rss_a_after_mib"]), "MiB",
-                     "peak %s MiB; fed at %s msg/s; store %s B/msg; then drained at %s msg/s"
+                     "peak %s MiB; fed at %s msg/s; store %s B/msg (db file alone %s); then drained at %s msg/s"
                      % (r["rss_a_peak_mib"], r["feed_msgs_per_s"], r["store_bytes_per_msg_a"],
+                        r["store_db_bytes_per_msg_a"],
                         r["drain_msgs_per_s"])))
     if "overload" in res:
         r = res["overload"]
         rows.append(("overload, max_rate %g" % r["max_rate"], fmt(r["drain_msgs_per_s"]), "msg/s drain",
-                     "fed at %s msg/s (x%s); peak queued %d; A RSS peak %s MiB"
-                     % (r["feed_msgs_per_s"], r["feed_over_max_rate"], r["peak_queued_at_a"],
+                     "fed at %s msg/s (x%s max_rate%s); peak queued %d; A RSS peak %s MiB"
+                     % (r["feed_msgs_per_s"], r["feed_over_max_rate"],
+                        "" if r["feed_at_least_10x"] else ", under the 10x asked: the ingest is slower",
+                        r["peak_queued_at_a"],
                         r["rss_a_peak_mib"])))
     w = max([len(r[0]) for r in rows] + [10])
     print()
