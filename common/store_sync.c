@@ -83,12 +83,15 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 	return 0;
 }
 
-int store_ckpt_run(struct store_ckpt *c, int *log_frames, int *done_frames)
+int store_ckpt_run(struct store_ckpt *c, int restart, int *log_frames, int *done_frames)
 {
-	/* PASSIVE never waits for (or blocks) the writer; what it cannot copy
-	 * now it copies next time. */
-	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log_frames,
-					   done_frames);
+	/* PASSIVE never waits for (or blocks) the writer, but under steady
+	 * writes the writer never finds the WAL fully copied and never wraps
+	 * it, so the file grows; RESTART waits for a gap between the writer's
+	 * transactions (a short stall of the loop) and lets it wrap. */
+	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
+					   restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+					   log_frames, done_frames);
 	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : IL_ESTORE;
 }
 

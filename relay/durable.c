@@ -37,6 +37,7 @@ struct durable {
 	int sync_result;
 	struct store_ckpt *ckpt;
 	int ckpt_running;
+	int ckpt_restart;               /* the WAL is big: let the writer wrap it */
 	uv_work_t ckpt_req;
 	int64_t ckpt_last;
 	int stopping;
@@ -103,7 +104,7 @@ static void ckpt_work(uv_work_t *req)
 {
 	struct durable *d = req->data;
 	int logf = 0, done = 0;
-	if (store_ckpt_run(d->ckpt, &logf, &done) < 0)
+	if (store_ckpt_run(d->ckpt, d->ckpt_restart, &logf, &done) < 0)
 		log_warn("store", "checkpoint_failed", "wal_frames=%d", logf);
 }
 
@@ -127,6 +128,7 @@ void durable_tick(struct relay *r)
 	if (wal < CKPT_WAL_BYTES && (wal == 0 || now - d->ckpt_last < CKPT_EVERY_MS))
 		return;
 	d->ckpt_running = 1;
+	d->ckpt_restart = wal >= CKPT_WAL_BYTES;
 	d->ckpt_req.data = d;
 	IL_ASSERT(uv_queue_work(r->loop, &d->ckpt_req, ckpt_work, ckpt_after) == 0);
 }

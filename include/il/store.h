@@ -145,7 +145,7 @@ int store_sync_wal(int fd);
 int64_t store_wal_bytes(struct il_store *st);
 struct store_ckpt;
 int store_ckpt_open(struct il_store *st, struct store_ckpt **out);
-int store_ckpt_run(struct store_ckpt *c, int *log_frames, int *done_frames);
+int store_ckpt_run(struct store_ckpt *c, int restart, int *log_frames, int *done_frames);
 void store_ckpt_close(struct store_ckpt *c);
 
 /* --- upkeep --- */
