@@ -70,6 +70,8 @@ def parse_args():
     ap.add_argument("--max-rate", type=float, default=500, help="max_rate of the overload run (500)")
     ap.add_argument("--latency-seconds", type=float, help="length of each latency run (15; quick 4)")
     ap.add_argument("--latency-rate", type=float, default=200, help="messages/s of the latency runs (200)")
+    ap.add_argument("--topology", choices=("pull", "push"), default="pull",
+                    help="pull: the receiving side dials (default deployment); push: the sender dials")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"), help="meson build dir (build-bench)")
     ap.add_argument("--log-level", default="info", help="relays' log_level (info, the default deployment)")
     ap.add_argument("--profile", metavar="DIR", help="record each relay with perf (cpu-clock) into DIR")
@@ -520,11 +522,13 @@ def chain(fed, n, peer_opts=None):
     when it is not r0's peer. Started and connected."""
     names = "abcdefghij"[:n]
     rs = [origin_relay(fed, names[0])]
+    push = ARGS.topology == "push"
     for i in range(1, n):
-        rs.append(fed.relay(names[i], lists=(LIST,), listen=i < n - 1, log_level=ARGS.log_level))
+        rs.append(fed.relay(names[i], lists=(LIST,), listen=push or i < n - 1,
+                            log_level=ARGS.log_level))
     for i in range(1, n):
-        rs[i].add_peer(rs[i - 1], dial=True)
-        rs[i - 1].add_peer(rs[i], **((peer_opts or {}) if i == 1 else {}))
+        rs[i].add_peer(rs[i - 1], dial=not push)
+        rs[i - 1].add_peer(rs[i], dial=push, **((peer_opts or {}) if i == 1 else {}))
         if i >= 2:
             rs[i].add_origin(rs[0])
     for r in rs:
