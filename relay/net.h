@@ -101,6 +101,8 @@ struct peer {
 	size_t pull_n;
 	size_t pull_temp;               /* TEMPFAIL results in that batch */
 	int64_t retry_hello_at;         /* monotonic ms, 0 none */
+	int64_t down_since;             /* monotonic ms the dialer has had no session */
+	int unreachable_logged;
 	/* listener role */
 	uint32_t in_pipe;
 	struct rep_ctx *held;

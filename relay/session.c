@@ -803,11 +803,35 @@ void peer_kick(struct peer *p)
 	push_pump(p);
 }
 
+#define UNREACHABLE_AFTER_MS 10000
+
+/* nng retries refused connections and failed TLS handshakes silently: say
+ * so ourselves when a dialled peer has had no session for a while. */
+static void check_unreachable(struct peer *p, int64_t now)
+{
+	if (!p->dials || p->dstate == 2 || p->in_pipe) {
+		p->down_since = 0;
+		p->unreachable_logged = 0;
+		return;
+	}
+	if (!p->down_since)
+		p->down_since = now;
+	if (p->unreachable_logged || now - p->down_since < UNREACHABLE_AFTER_MS)
+		return;
+	p->unreachable_logged = 1;
+	if (!p->last_error[0])
+		peer_set_error(p, "no session for %lld s: connection or TLS handshake failing",
+			       (long long)((now - p->down_since) / 1000));
+	log_warn("peer", "unreachable", "peer=%s url=%s down_s=%lld err=%s", p->id,
+		 p->conf->url.s, (long long)((now - p->down_since) / 1000), log_q(p->last_error));
+}
+
 void session_tick(struct relay *r)
 {
 	int64_t now = util_mono_ms();
 	for (size_t i = 0; i < r->n_peers; i++) {
 		struct peer *p = r->peers[i];
+		check_unreachable(p, now);
 		/* A rate-limited peer's bucket has refilled: serve its long-poll. */
 		if (p->held && p->conf->max_rate > 0 && p->held->hold_until > now)
 			serve_pull(p, p->held, p->held->hold_until - now);
