@@ -28,6 +28,7 @@
 
 #include "il/error.h"
 #include "il/log.h"
+#include "il/util.h"
 #include "il/mailhdr.h"
 #include "lmtp.h"
 #include "relay.h"
@@ -492,36 +493,6 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- listeners ---- */
 
-/* Refuse to start over a live listener; remove a stale socket file (the
- * same rule as the status socket). */
-static int claim_path(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "LMTP socket %s: exists and is not a socket", path);
-		return -EEXIST;
-	}
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	if (live) {
-		snprintf(err, errlen, "LMTP socket %s: something is listening on it", path);
-		return -EADDRINUSE;
-	}
-	if (unlink(path) < 0 && errno != ENOENT) {
-		int e = -errno;
-		snprintf(err, errlen, "LMTP socket %s: %s", path, strerror(errno));
-		return e;
-	}
-	return 0;
-}
-
 static int listen_unix(struct ingest *in, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
@@ -531,7 +502,7 @@ static int listen_unix(struct ingest *in, const char *path, char *err, size_t er
 	}
 	snprintf(in->path, sizeof(in->path), "%s", path);
 	snprintf(in->addr, sizeof(in->addr), "unix:%s", path);
-	int e = claim_path(path, err, errlen);
+	int e = util_claim_unix_path(path, "LMTP socket", err, errlen);
 	if (e < 0) {
 		if (!*err)
 			snprintf(err, errlen, "LMTP socket %s: %s", path, il_strerror(e));

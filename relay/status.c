@@ -397,27 +397,6 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
-/* Refuse to start over a live daemon; remove a stale socket file. */
-static int claim_path(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	if (live) {
-		snprintf(err, errlen, "status socket %s: another interlistd is running", path);
-		return -EADDRINUSE;
-	}
-	if (unlink(path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "status socket %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
 int status_start(struct relay *r, char *err, size_t errlen)
 {
 	const char *path = r->cfg->status_socket.s;
@@ -431,7 +410,9 @@ int status_start(struct relay *r, char *err, size_t errlen)
 	}
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
 	srv->r = r;
-	int e = claim_path(path, err, errlen);
+	int e = util_claim_unix_path(path, "status socket", err, errlen);
+	if (e == -EADDRINUSE)
+		snprintf(err, errlen, "status socket %s: another interlistd is running", path);
 	if (e < 0) {
 		free(srv);
 		return e;

@@ -25,6 +25,13 @@ int util_mkdirs(const char *path, unsigned mode);
 /* fsync a directory (after a rename into it). */
 int util_fsync_dir(const char *path);
 
+/*
+ * Before binding a unix socket at path: refuse (-EADDRINUSE) if something
+ * listens there (another daemon), refuse (-EEXIST) if it is not a socket,
+ * and remove a stale socket file. err gets "WHAT PATH: reason".
+ */
+int util_claim_unix_path(const char *path, const char *what, char *err, size_t errlen);
+
 /* Random bytes from the OS. */
 int util_random(void *buf, size_t len);
 
