@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -311,6 +312,7 @@ fail:
 
 /* What a stopped dialer leaves to close: its socket, aios and TLS config. */
 struct closer {
+	int grace;
 	nng_socket sock;
 	nng_tls_config *tls;
 	struct dial_tag *tag;
@@ -325,9 +327,24 @@ struct closer {
  * Events the old socket still produces carry old generations and are
  * dropped by the loop.
  */
+/*
+ * Closing a dialer while its connection is being negotiated at the peer's
+ * listener leaves that listener, in nng 1.5.2, unable to accept anything
+ * again (nng issue #1518, "Disconnect during negotiation breaks listener").
+ * The closer waits this long first, so a handshake under way completes and
+ * what gets closed is an established pipe (nothing is sent on it: its
+ * request slots were already detached).
+ */
+#define CLOSE_GRACE_MS 2000
+
 static void *closer_main(void *arg)
 {
 	struct closer *c = arg;
+	if (c->grace) {
+		struct timespec ts = { CLOSE_GRACE_MS / 1000, (CLOSE_GRACE_MS % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
 	nng_close(c->sock);
 	for (size_t i = 0; i < c->n_refs; i++) {
 		nng_aio_stop(c->refs[i]->aio);
@@ -363,6 +380,7 @@ void peer_dial_stop(struct peer *p)
 		return;
 	struct closer *c = calloc(1, sizeof(*c));
 	IL_ASSERT(c);
+	c->grace = 1;
 	c->sock = p->req;
 	c->tls = p->tls;
 	c->tag = p->tag;
@@ -380,8 +398,10 @@ void peer_dial_stop(struct peer *p)
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, closer_main, c) != 0)
-		closer_main(c);         /* no thread to be had: close it here */
+	if (pthread_create(&t, &attr, closer_main, c) != 0) {
+		c->grace = 0;           /* no thread to be had: close it here, now */
+		closer_main(c);
+	}
 	pthread_attr_destroy(&attr);
 }
 

@@ -756,7 +756,6 @@ void session_req_done(struct aio_owner *o, int result)
 		if (result) {
 			nng_msg *m = nng_aio_get_msg(o->aio);
 			nng_aio_set_msg(o->aio, NULL);
-		nng_aio_set_msg(o->aio, NULL);
 			if (m)
 				nng_msg_free(m);
 			dialer_failed(s, result);
