@@ -45,6 +45,13 @@ int store_wal_fd(struct il_store *st)
 	snprintf(path, sizeof(path), "%s-wal", st->path);
 	/* fdatasync works on any descriptor of the file, read-only included. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* A database just switched to WAL (a restored backup is in
+		 * rollback mode) has no WAL file until its first write. */
+		sqlite3_exec(st->db, "BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS wal_probe(x);"
+				     " DROP TABLE wal_probe; COMMIT", NULL, NULL, NULL);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	return fd < 0 ? -errno : fd;
 }
 
