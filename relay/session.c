@@ -559,6 +559,15 @@ static void on_hello_reply(struct req_slot *s, uint8_t status, const uint8_t boo
 		return;
 	}
 	memcpy(p->remote_boot, boot, WIRE_BOOT_LEN);
+	/* The peer dials us too and its session is up: the lower id's session
+	 * carries both directions, so ours gives way (see listener_seen). */
+	if (p->in_pipe && strcmp(p->r->cfg->id, p->id) > 0) {
+		log_info("peer", "dial_yield", "peer=%s", p->id);
+		peer_dial_stop(p);
+		p->yielded = 1;
+		peer_kick(p);
+		return;
+	}
 	p->dstate = 2;
 	p->last_seen_ms = util_now_ms();
 	p->push_cursor = 0;

@@ -4,8 +4,8 @@ test_reload: SIGHUP and `interlistctl reload` while traffic flows.
 - Hub h (listens) with a and b dialling it; a steady stream of posts at a.
   During the stream: peer c is added to h (`interlistctl reload`, exit 0) and
   connects while a and b keep their sessions (connects stays 1 on both
-  sides); then SIGHUP gives h a url for b (h dials b): b's new session comes
-  up, a and c are untouched. Every post reaches h and b exactly once, and
+  sides); then SIGHUP gives h a url for b, so both dial: h's dialer gives
+  way to b's session (the lower id's), a and c are untouched. Every post reaches h and b exactly once, and
   c gets everything posted after its reload, never twice. Then c is stopped,
   posts queue for it at h, and removing it logs event=removed with
   dropped_queue equal to the queued count status showed.
@@ -170,15 +170,20 @@ def hub(t, fed):
              {"a": (1, True), "b": (1, True)}, "h: a and b still on their first session after adding c")
         t.eq((connects(a, "h"), connects(b, "h")), (1, 1), "a and b: still their first session with h")
 
-        # ---- SIGHUP: h now dials b (a changed setting that needs a new connection)
+        # ---- SIGHUP: h gets a url for b too, so both dial. The pair settles on
+        # one session: b's id sorts lower, so b's carries both directions and
+        # h's dialer gives way once its HELLO is answered.
         h.peers = [(p, dict(o, url=b.url) if p is b else o) for p, o in h.peers]
         h.write_config()
         before = reloaded_count(h)
         os.kill(h.pid, signal.SIGHUP)
         wait_until(lambda: reloaded_count(h) > before, 10, "h to apply the SIGHUP")
-        wait_until(lambda: h.peer("b")["connects"] >= 2 and h.peer("b")["connected"], 20,
-                   "h's new session with b")
-        t.ok(h.log_events("session_up", peer="b", role="dialer"), "after SIGHUP h dials b: session_up role=dialer")
+        wait_until(lambda: h.log_events("dial_yield", peer="b"), 20, "h to give way to b's session")
+        t.ok(h.log_events("dialing", peer="b"), "after SIGHUP h dials b")
+        t.eq(connects(h, "b"), 1, "h's own dialer session never came up: it gave way")
+        t.eq(b.log_events("session_down", peer="h", role="dialer"), [],
+             "b's session (its dialer's) carries on throughout")
+        t.ok(h.peer("b")["connected"] and b.peer("h")["connected"], "h and b still connected")
         n_at_b = stream.count()
         wait_until(lambda: stream.count() >= n_at_b + 20 or stream.errors, 20, "posts after b's change")
     finally:
