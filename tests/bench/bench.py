@@ -67,7 +67,7 @@ def parse_args():
     ap.add_argument("--size", type=int, default=2048, help="message size in bytes (2048)")
     ap.add_argument("--backlog-messages", type=int, help="messages queued in the backlog run (100000; quick 5000)")
     ap.add_argument("--overload-messages", type=int, help="messages of the overload run (5000; quick 2000)")
-    ap.add_argument("--max-rate", type=float, default=500, help="max_rate of the overload run (500)")
+    ap.add_argument("--max-rate", type=float, default=250, help="max_rate of the overload run (250: the feed then runs at 10x or more)")
     ap.add_argument("--latency-seconds", type=float, help="length of each latency run (15; quick 4)")
     ap.add_argument("--latency-rate", type=float, default=200, help="messages/s of the latency runs (200)")
     ap.add_argument("--topology", choices=("pull", "push"), default="pull",
