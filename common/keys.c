@@ -142,6 +142,27 @@ static BIO *mem_bio(const uint8_t *buf, size_t len)
 	return BIO_new_mem_buf(buf, (int)len);
 }
 
+/* Read a PEM file (secret: the bytes are wiped when freed) and wrap it in a
+ * read-only BIO. On success the caller frees *bio, then *buf. */
+static int open_pem(const char *path, int secret, uint8_t **buf, size_t *len, BIO **bio,
+		    char *err, size_t errlen)
+{
+	int r = read_pem_file(path, secret, buf, len, err, errlen);
+	if (r < 0)
+		return r;
+	*bio = mem_bio(*buf, *len);
+	if (!*bio) {
+		if (secret)
+			free_secret(*buf, *len);
+		else
+			free(*buf);
+		*buf = NULL;
+		set_err(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int keys_load_private(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 {
 	uint8_t *buf = NULL;
@@ -149,15 +170,9 @@ int keys_load_private(const char *path, EVP_PKEY **out, char *err, size_t errlen
 	BIO *bio = NULL;
 	EVP_PKEY *pk = NULL;
 	int encrypted = 0;
-	int r = read_pem_file(path, 1, &buf, &len, err, errlen);
+	int r = open_pem(path, 1, &buf, &len, &bio, err, errlen);
 	if (r < 0)
 		return r;
-	bio = mem_bio(buf, len);
-	if (!bio) {
-		r = -ENOMEM;
-		set_err(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
 	pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, &encrypted);
 	if (!pk) {
 		r = IL_EKEY;
@@ -184,15 +199,9 @@ int keys_load_public(const char *path, EVP_PKEY **out, char *err, size_t errlen)
 	size_t len = 0;
 	BIO *bio = NULL;
 	EVP_PKEY *pk = NULL;
-	int r = read_pem_file(path, 0, &buf, &len, err, errlen);
+	int r = open_pem(path, 0, &buf, &len, &bio, err, errlen);
 	if (r < 0)
 		return r;
-	bio = mem_bio(buf, len);
-	if (!bio) {
-		r = -ENOMEM;
-		set_err(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
 	pk = PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
 	if (!pk) {
 		r = IL_EKEY;
@@ -223,15 +232,9 @@ int keys_check_cert(const char *path, int64_t *not_after, char *err, size_t errl
 	size_t len = 0;
 	BIO *bio = NULL;
 	X509 *x = NULL;
-	int r = read_pem_file(path, 0, &buf, &len, err, errlen);
+	int r = open_pem(path, 0, &buf, &len, &bio, err, errlen);
 	if (r < 0)
 		return r;
-	bio = mem_bio(buf, len);
-	if (!bio) {
-		r = -ENOMEM;
-		set_err(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
 	x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	if (!x) {
 		r = IL_EKEY;

@@ -221,6 +221,32 @@ int store_txn_begin(struct il_store *st, const char *op) { return txn_stmt(st, S
 
 int store_txn_commit(struct il_store *st, const char *op) { return txn_stmt(st, STMT_COMMIT, op); }
 
+int store_exec_each(struct il_store *st, enum store_stmt which, const char *key, size_t n,
+		    void (*bind)(sqlite3_stmt *s, int idx, const void *items, size_t i),
+		    const void *items, const char *op)
+{
+	if (n == 0)
+		return 0;
+	int r = store_txn_begin(st, op);
+	if (r)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *s;
+		if ((r = store_stmt(st, which, &s)) != 0)
+			goto fail;
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		bind(s, 2, items, i);
+		if ((r = store_exec(st, s, op)) != 0)
+			goto fail;
+	}
+	if ((r = store_txn_commit(st, op)) != 0)
+		goto fail;
+	return 0;
+fail:
+	store_txn_rollback(st);
+	return r;
+}
+
 void store_txn_rollback(struct il_store *st)
 {
 	if (sqlite3_get_autocommit(st->db))

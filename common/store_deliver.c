@@ -91,31 +91,16 @@ int store_deliver_fetch(struct il_store *st, const char *list, int64_t now_ms, s
 	return fetch_rows(st, s, max_n, skip_seqs, n_skip, out, n_out, "deliver_fetch");
 }
 
+static void bind_seq(sqlite3_stmt *s, int idx, const void *items, size_t i)
+{
+	sqlite3_bind_int64(s, idx, ((const int64_t *)items)[i]);
+}
+
 int store_deliver_done(struct il_store *st, const char *list, const int64_t *seqs, size_t n)
 {
 	if (!st || !list || (!seqs && n))
 		return -EINVAL;
-	if (n == 0)
-		return 0;
-	int r = store_txn_begin(st, "deliver_done");
-	if (r)
-		return r;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *s;
-		if ((r = store_stmt(st, STMT_D_DONE, &s)) != 0)
-			goto fail;
-		sqlite3_bind_text(s, 1, list, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, seqs[i]);
-		if ((r = store_exec(st, s, "deliver_done")) != 0)
-			goto fail;
-	}
-	if ((r = store_txn_commit(st, "deliver_done")) != 0)
-		goto fail;
-	return 0;
-
-fail:
-	store_txn_rollback(st);
-	return r;
+	return store_exec_each(st, STMT_D_DONE, list, n, bind_seq, seqs, "deliver_done");
 }
 
 /* Run an UPDATE of one pending delivery; -ENOENT when there is none (done

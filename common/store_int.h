@@ -69,6 +69,12 @@ int store_txn_begin(struct il_store *st, const char *op);
 int store_txn_commit(struct il_store *st, const char *op);
 void store_txn_rollback(struct il_store *st);
 
+/* One transaction running statement `which` once per item, with ?1 = key
+ * (a peer or list name) and ?2 bound by bind(s, 2, i). */
+int store_exec_each(struct il_store *st, enum store_stmt which, const char *key, size_t n,
+		    void (*bind)(sqlite3_stmt *s, int idx, const void *items, size_t i),
+		    const void *items, const char *op);
+
 /* Copy a result row's blob column into a malloc'd buffer (never NULL, so a
  * zero-length blob still frees cleanly). */
 int store_copy_blob(sqlite3_stmt *s, int col, uint8_t **out, size_t *len);

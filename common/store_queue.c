@@ -57,32 +57,17 @@ fail:
 	return r;
 }
 
+static void bind_id(sqlite3_stmt *s, int idx, const void *items, size_t i)
+{
+	store_bind_id(s, idx, ((const uint8_t(*)[IL_SHA256_LEN])items)[i]);
+}
+
 int store_queue_ack(struct il_store *st, const char *peer,
 		    const uint8_t (*ids)[IL_SHA256_LEN], size_t n)
 {
 	if (!st || !peer || (!ids && n))
 		return -EINVAL;
-	if (n == 0)
-		return 0;
-	int r = store_txn_begin(st, "queue_ack");
-	if (r)
-		return r;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *s;
-		if ((r = store_stmt(st, STMT_Q_ACK, &s)) != 0)
-			goto fail;
-		sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
-		store_bind_id(s, 2, ids[i]);
-		if ((r = store_exec(st, s, "queue_ack")) != 0)
-			goto fail;
-	}
-	if ((r = store_txn_commit(st, "queue_ack")) != 0)
-		goto fail;
-	return 0;
-
-fail:
-	store_txn_rollback(st);
-	return r;
+	return store_exec_each(st, STMT_Q_ACK, peer, n, bind_id, ids, "queue_ack");
 }
 
 int store_queue_stats(struct il_store *st, const char *peer, uint64_t *count, int64_t *oldest_ms)

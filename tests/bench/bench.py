@@ -148,13 +148,7 @@ class BenchFederation(Federation):
 
     def __exit__(self, et, ev, tb):
         BenchFederation.CURRENT = self.outer
-        for r in self.relays:
-            if r.running():
-                try:
-                    os.kill(r.proc.pid, signal.SIGKILL)
-                    r.proc.wait(timeout=10)
-                except Exception:
-                    pass
+        self.kill_relays()
         if et is not None or getattr(self, "failed", False):
             self.print_logs()
             print("# left %s for inspection" % self.tmp, flush=True)

@@ -446,7 +446,8 @@ class Federation:
             for line in r.log_tail(n).splitlines():
                 print("#   " + line, flush=True)
 
-    def __exit__(self, et, ev, tb):
+    def kill_relays(self):
+        """SIGKILL every relay of this federation still running, by PID."""
         for r in self.relays:
             if r.running():
                 try:
@@ -454,6 +455,9 @@ class Federation:
                     r.proc.wait(timeout=10)
                 except Exception:
                     pass
+
+    def __exit__(self, et, ev, tb):
+        self.kill_relays()
         if et is not None or getattr(self, "failed", False):
             self.print_logs()
         if os.environ.get("IL_KEEP_TMP"):
