@@ -15,6 +15,7 @@
  * (store_sql[]), next to the schema it depends on. */
 enum store_stmt {
 	STMT_BEGIN,
+	STMT_BEGIN_READ,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
 	STMT_PUT_MSG,

@@ -1,7 +1,7 @@
 /*
  * accept.c — the intake: envelopes from peers (checked, verified on the
  * thread pool, stored in one transaction per batch) and local posts (signed
- * here as origin). Both end in accept_store(), which routes, stores and kicks
+ * in submit.c). Both end in accept_store(), which routes, stores and kicks
  * the peers and deliveries that got new work.
  */
 #include <errno.h>
@@ -33,10 +33,7 @@ static size_t route(struct relay *r, const struct il_envelope *env, const char *
 	return n;
 }
 
-/* Store accepted envelopes (their path does not yet hold our id), one
- * transaction. Sets res[i] to RES_ACCEPTED, RES_DUPLICATE or RES_TEMPFAIL
- * (store full) and fills dup ids. local: the envelopes were posted here. */
-static int accept_store(struct relay *r, struct il_envelope **envs, char **msgids, size_t n,
+int accept_store(struct relay *r, struct il_envelope **envs, char **msgids, size_t n,
 			int local, int *res, uint8_t (*ids)[IL_SHA256_LEN])
 {
 	if (n == 0)
@@ -306,11 +303,13 @@ void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg)
 	b->done = done;
 	b->arg = arg;
 	b->trust = trust_hold(r->trust);
+	(void)store_read_begin(r->store);
 	for (size_t i = 0; i < b->n; i++) {
 		b->items[i].result = precheck(b, &b->items[i], now);
 		if (b->items[i].result == -1)
 			to_verify++;
 	}
+	store_read_end(r->store);
 	if (to_verify == 0) {
 		rx_finish(b);
 		return;
@@ -333,174 +332,4 @@ void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg)
 		r->verify_jobs++;
 		IL_ASSERT(uv_queue_work(r->loop, &jobs[c]->req, verify_work, verify_after) == 0);
 	}
-}
-
-/* ---- local posts ---- */
-
-/*
- * Local posts are prepared and signed at once, then wait in r->submits
- * until the end of the loop iteration (a uv_check handle), when all of them
- * are stored in one transaction: one fsync for every post that arrived
- * meanwhile (group commit), and only then is each poster answered.
- */
-struct submit {
-	struct submit *next;
-	struct il_envelope env;
-	char *message_id;
-	struct list_rt *l;
-	submit_cb cb;
-	void *arg;
-	/* outcome, kept for the answer after the sync */
-	int err;
-	enum local_kind kind;
-	uint8_t id[IL_SHA256_LEN];
-	char list[IL_LIST_MAX + 1];
-	enum il_tlp tlp;
-};
-
-static void submits_durable(void *arg, int err)
-{
-	struct submit *x = arg, *next;
-	for (; x; x = next) {
-		next = x->next;
-		char hex[IL_ID_HEX_LEN + 1];
-		int e = x->err ? x->err : err;
-		if (e < 0) {
-			x->cb(x->arg, e == IL_EFULL ? e : IL_EFULL, NULL, LOCAL_NEW);
-		} else {
-			if (x->kind == LOCAL_NEW)
-				x->l->ingested++;
-			envelope_id_hex(x->id, hex);
-			log_info("ingest", x->kind == LOCAL_NEW ? "posted" : "repeat",
-				 "list=%s msg=%s tlp=%s", x->list, hex, tlp_name(x->tlp));
-			x->cb(x->arg, 0, x->id, x->kind);
-		}
-		free(x->message_id);
-		free(x);
-	}
-}
-
-static void flush_submits(uv_check_t *h)
-{
-	struct relay *r = h->data;
-	struct submit *s = r->submits;
-	size_t n = 0;
-	r->submits = NULL;
-	r->submits_tail = &r->submits;
-	uv_check_stop(h);
-	for (struct submit *x = s; x; x = x->next)
-		n++;
-	if (n == 0)
-		return;
-	struct il_envelope **envs = calloc(n, sizeof(*envs));
-	char **msgids = calloc(n, sizeof(*msgids));
-	int *res = calloc(n, sizeof(*res));
-	uint8_t (*ids)[IL_SHA256_LEN] = calloc(n, IL_SHA256_LEN);
-	int e = -ENOMEM;
-	size_t i = 0;
-	if (envs && msgids && res && ids) {
-		for (struct submit *x = s; x; x = x->next, i++) {
-			envs[i] = &x->env;
-			msgids[i] = x->message_id;
-		}
-		e = accept_store(r, envs, msgids, n, 1, res, ids);
-	}
-	i = 0;
-	for (struct submit *x = s; x; x = x->next, i++) {
-		envelope_free(&x->env);         /* stored (or not): the bytes are done with */
-		if (e < 0 || res[i] == RES_TEMPFAIL) {
-			x->err = e < 0 ? e : IL_EFULL;
-			continue;
-		}
-		x->kind = res[i] == RES_DUPLICATE ? LOCAL_REPEAT : LOCAL_NEW;
-		memcpy(x->id, ids[i], IL_SHA256_LEN);
-	}
-	free(envs);
-	free(msgids);
-	free(res);
-	free(ids);
-	/* Posters hear back once the group's commit is on disk. */
-	durable_after(r, submits_durable, s);
-}
-
-int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
-		       submit_cb cb, void *arg)
-{
-	struct list_rt *l = relay_list(r, list);
-	struct il_mailinfo mi = { 0 };
-	struct submit *s = NULL;
-	uint8_t *prep = NULL;
-	size_t plen = 0;
-	uint8_t id[IL_SHA256_LEN];
-	char hex[IL_ID_HEX_LEN + 1];
-	int e;
-	if (!l)
-		return IL_EFIELD;
-	if ((e = mailhdr_parse(msg, len, r->cfg->max_message_bytes, &mi)) < 0) {
-		if (e == IL_ETOOLARGE)
-			r->c.too_large++;
-		else
-			r->c.malformed++;
-		return e;
-	}
-	/* Our own delivery coming back through the list: a loop, not a post. */
-	if (mi.has_interlist_id && store_has_id(r->store, mi.interlist_id) > 0) {
-		r->c.loops++;
-		envelope_id_hex(mi.interlist_id, hex);
-		log_info("ingest", "loop", "list=%s msg=%s", list, hex);
-		cb(arg, 0, mi.interlist_id, LOCAL_LOOP);
-		e = 0;
-		goto out;
-	}
-	if (store_find_msgid(r->store, list, mi.message_id, id) > 0) {
-		r->c.duplicates++;
-		cb(arg, 0, id, LOCAL_REPEAT);
-		e = 0;
-		goto out;
-	}
-	if (mi.tlp_unknown)
-		log_warn("ingest", "tlp_unknown", "list=%s message_id=%s read_as=RED", list,
-			 log_q(mi.message_id));
-	if ((e = mailhdr_prepare(msg, len, &prep, &plen)) < 0)
-		goto out;
-	if (!(s = calloc(1, sizeof(*s)))) {
-		e = -ENOMEM;
-		goto out;
-	}
-	enum il_tlp tlp = mi.tlp_found ? mi.tlp : l->conf->default_tlp;
-	if ((e = envelope_create(&s->env, r->cfg->id, list, (uint64_t)util_now_ms(), tlp, prep, plen,
-				 (uint8_t)r->cfg->hop_limit, r->sign_key)) < 0)
-		goto out;
-	s->message_id = mi.message_id;
-	mi.message_id = NULL;
-	s->l = l;
-	snprintf(s->list, sizeof(s->list), "%s", list);
-	s->tlp = tlp;
-	s->cb = cb;
-	s->arg = arg;
-	*r->submits_tail = s;
-	r->submits_tail = &s->next;
-	s = NULL;
-	uv_check_start(&r->submit_check, flush_submits);
-	e = 0;
-out:
-	free(s);
-	free(prep);
-	mailhdr_free(&mi);
-	return e;
-}
-
-void relay_submit_init(struct relay *r)
-{
-	r->submits = NULL;
-	r->submits_tail = &r->submits;
-	uv_check_init(r->loop, &r->submit_check);
-	r->submit_check.data = r;
-}
-
-void relay_submit_close(struct relay *r)
-{
-	/* Anything waiting is stored and answered before the handle goes. */
-	flush_submits(&r->submit_check);
-	uv_close((uv_handle_t *)&r->submit_check, NULL);
 }

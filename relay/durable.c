@@ -169,6 +169,11 @@ int durable_busy(struct relay *r)
 	return d && (d->syncing || d->ckpt_running || d->pending);
 }
 
+int durable_syncing(struct relay *r)
+{
+	return r->durable && r->durable->syncing;
+}
+
 void durable_stop(struct relay *r)
 {
 	struct durable *d = r->durable;

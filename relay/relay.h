@@ -102,8 +102,9 @@ struct relay {
 	int stopping;
 	int verify_jobs;                /* in flight on the thread pool */
 	struct durable *durable;        /* deferred fsync; NULL: commits sync themselves */
-	struct submit *submits;         /* local posts waiting for the group commit */
+	struct submit *submits;         /* signed local posts waiting for the group commit */
 	struct submit **submits_tail;
+	size_t submits_n;
 	uv_check_t submit_check;
 	int submits_closed;
 };
@@ -121,6 +122,12 @@ void relay_stop(struct relay *r);
 int relay_reload(struct relay *r, char *err, size_t errlen);
 
 /* --- accept.c: the intake of messages, local and from peers --- */
+
+/* Store accepted envelopes (their path does not yet hold our id), one
+ * transaction. Sets res[i] to RES_ACCEPTED, RES_DUPLICATE or RES_TEMPFAIL
+ * (store full) and fills dup ids. local: the envelopes were posted here. */
+int accept_store(struct relay *r, struct il_envelope **envs, char **msgids, size_t n,
+		 int local, int *res, uint8_t (*ids)[IL_SHA256_LEN]);
 
 /* One envelope under way from a peer. */
 struct rx_item {
@@ -154,12 +161,12 @@ void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg);
 void rx_batch_free(struct rx_batch *b);
 
 /*
- * A local post (submit / LMTP). Checks, prepares and signs it at once; a bad
+ * A local post (submit / LMTP, submit.c). Checks and prepares it at once; a bad
  * post returns a negative code right away (IL_ENOTMAIL, IL_ENOMSGID,
  * IL_ETOOLARGE, IL_EFIELD for an unknown list) and cb is not called. A good
- * one returns 0 and cb(arg, 0, id, kind) runs once it is durable (on this
- * loop iteration's group commit; at once for a repeat or a loop), or
- * cb(arg, IL_EFULL or another code, NULL, ...) if the store refused it.
+ * one returns 0 and cb(arg, 0, id, kind) runs once it is signed, stored and
+ * durable (by group commit; at once for a repeat or a loop), or cb(arg,
+ * IL_EFULL or another code, NULL, ...) if it could not be stored.
  * The message bytes are copied; the caller may free them on return.
  */
 enum local_kind { LOCAL_NEW = 0, LOCAL_REPEAT, LOCAL_LOOP };
@@ -197,6 +204,8 @@ int durable_start(struct relay *r);
 void durable_after(struct relay *r, durable_cb cb, void *arg);
 void durable_tick(struct relay *r);
 int durable_busy(struct relay *r);
+/* An fdatasync is running: a commit now would wait for the next one anyway. */
+int durable_syncing(struct relay *r);
 void durable_stop(struct relay *r);
 
 /* --- nonce.c --- */

@@ -56,6 +56,13 @@ struct store_item {
  * (then nothing of the batch is stored). */
 int store_put(struct il_store *st, struct store_item *items, size_t n);
 
+/* Group many lookups (store_has_id, ...) under one read transaction: in WAL
+ * mode each lookup outside one takes and drops a read lock (three fcntl
+ * calls on the shm file). A failed begin only costs that; end is always
+ * safe to call. */
+int store_read_begin(struct il_store *st);
+void store_read_end(struct il_store *st);
+
 /* 1 if a message with this envelope id is stored, 0 if not, < 0 on error. */
 int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN]);
 
