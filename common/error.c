@@ -7,6 +7,7 @@
 #include <nng/nng.h>
 
 #include "il/error.h"
+#include "il/log.h"
 
 const char *il_strerror(int code)
 {
@@ -72,6 +73,7 @@ int il_from_nng(int e)
 
 void il_assert_fail(const char *what, const char *file, int line)
 {
+	log_flush();    /* the lines held on this thread tell what led here */
 	fprintf(stderr, "level=error sub=core event=assert_failed what=\"%s\" at=%s:%d\n",
 		what, file, line);
 	abort();

@@ -2,7 +2,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "il/log.h"
 
@@ -10,6 +12,37 @@ static char log_relay[IL_ID_MAX + 1] = "-";
 static enum il_log_level log_level = IL_LOG_INFO;
 
 static const char *level_names[] = { "error", "warn", "info", "debug" };
+
+#define LOG_BATCH_MAX (64 * 1024)
+
+static _Thread_local char *batch;       /* NULL: write each line at once */
+static _Thread_local size_t batch_len;
+
+void log_batch_start(void)
+{
+	if (!batch)
+		batch = malloc(LOG_BATCH_MAX);  /* no memory: lines go out one by one */
+	batch_len = 0;
+}
+
+void log_flush(void)
+{
+	size_t off = 0;
+	while (batch && off < batch_len) {
+		ssize_t w = write(STDERR_FILENO, batch + off, batch_len - off);
+		if (w <= 0)
+			break;          /* nowhere to complain to: drop the rest */
+		off += (size_t)w;
+	}
+	batch_len = 0;
+}
+
+void log_batch_stop(void)
+{
+	log_flush();
+	free(batch);
+	batch = NULL;
+}
 
 void log_init(const char *relay_id, enum il_log_level level)
 {
@@ -48,8 +81,16 @@ void log_event(enum il_log_level level, const char *sub, const char *event, cons
 	}
 	if ((size_t)n >= sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
-	/* One write per line so concurrent threads never interleave within a line. */
 	line[n++] = '\n';
+	if (batch) {
+		if (batch_len + (size_t)n > LOG_BATCH_MAX)
+			log_flush();
+		memcpy(batch + batch_len, line, (size_t)n);
+		batch_len += (size_t)n;
+		return;
+	}
+	/* One write per line so concurrent threads never interleave within a
+	 * line (and a batch is written whole by a single write as well). */
 	fwrite(line, 1, (size_t)n, stderr);
 }
 

@@ -77,10 +77,12 @@ struct sess {
 	int throttled;                  /* output queue full: not reading until it drains */
 	int reading;
 	int submitting;                 /* a message waits for the store's answer */
+	int eof_seen;                   /* the client closed while we were storing */
 	int sync;                       /* inside relay_submit_async: its answer waits */
 	int answered, ans_err;          /* the answer that came back during sync */
 	enum local_kind ans_kind;
 	uint8_t ans_id[IL_SHA256_LEN];
+	char *ans_msgid;
 	size_t pend_off, pend_end;      /* input after the message, in buf, not yet fed */
 	char peer[80];
 	char buf[INGEST_READ_BUF];
@@ -115,6 +117,7 @@ static void sess_maybe_free(struct sess *s)
 		s->next->prev = s->prev;
 	in->sessions--;
 	lmtp_free(s->p);
+	free(s->ans_msgid);
 	free(s);
 	ingest_maybe_free(in);
 }
@@ -145,21 +148,29 @@ static void sess_close(struct sess *s, const char *why)
 	uv_close((uv_handle_t *)&s->idle, sess_closed);
 }
 
+/* While a message is being stored, input that arrives (a pipelining client's
+ * next commands) is appended to the input parked after it, and fed once the
+ * answer is given. Reading on rather than stopping spares the epoll_ctl
+ * calls of a stop and a restart for every message. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	(void)hint;
 	struct sess *s = h->data;
-	*buf = uv_buf_init(s->buf, sizeof(s->buf));
+	if (s->submitting)
+		*buf = uv_buf_init(s->buf + s->pend_end, (unsigned)(sizeof(s->buf) - s->pend_end));
+	else
+		*buf = uv_buf_init(s->buf, sizeof(s->buf));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
 /* Read only when the input can be taken: not while a message waits for the
- * store (the rest of the input is parked in buf, which a read would
- * overwrite), nor while the client leaves our replies unread. */
+ * store and the input parked after it fills buf, nor while the client
+ * leaves our replies unread. */
 static void update_reading(struct sess *s)
 {
-	int want = !s->closing && !s->quitting && !s->throttled && !s->submitting;
+	int want = !s->closing && !s->quitting && !s->throttled && !s->eof_seen &&
+		   !(s->submitting && s->pend_end == sizeof(s->buf));
 	if (want == s->reading)
 		return;
 	s->reading = want;
@@ -194,9 +205,29 @@ static void wrote(uv_write_t *w, int status)
 	}
 }
 
-/* Write data (taking ownership). Returns 0, or closes the session. */
+/* Write data (taking ownership). Returns 0, or closes the session. A reply
+ * the socket takes at once goes out with uv_try_write: no request, no
+ * completion callback, no epoll changes; only a remainder is queued. */
 static int sess_write(struct sess *s, uint8_t *data, size_t len)
 {
+	size_t off = 0;
+	if (uv_stream_get_write_queue_size(&s->h.s) == 0) {
+		uv_buf_t b0 = uv_buf_init((char *)data, (unsigned)len);
+		int w = uv_try_write(&s->h.s, &b0, 1);
+		if (w >= 0)
+			off = (size_t)w;
+		else if (w != UV_EAGAIN) {
+			free(data);
+			sess_close(s, "write_failed");
+			return w;
+		}
+		if (off == len) {
+			free(data);
+			if (s->quitting)
+				sess_close(s, "quit");  /* no wrote() will come to do it */
+			return 0;
+		}
+	}
 	struct wreq *wr = calloc(1, sizeof(*wr));
 	if (!wr) {
 		free(data);
@@ -205,7 +236,7 @@ static int sess_write(struct sess *s, uint8_t *data, size_t len)
 	}
 	wr->s = s;
 	wr->data = data;
-	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	uv_buf_t b = uv_buf_init((char *)data + off, (unsigned)(len - off));
 	int e = uv_write(&wr->w, &s->h.s, &b, 1, wrote);
 	if (e < 0) {
 		free(data);
@@ -225,7 +256,9 @@ static void flush(struct sess *s)
 	uint8_t *out = lmtp_take_output(s->p, &len);
 	if (out && sess_write(s, out, len) < 0)
 		return;
-	if (s->quitting && !out && uv_stream_get_write_queue_size(&s->h.s) == 0) {
+	/* Written at once (or nothing to write): no wrote() callback will
+	 * come to close a quitting session. */
+	if (s->quitting && uv_stream_get_write_queue_size(&s->h.s) == 0) {
 		sess_close(s, "quit");
 		return;
 	}
@@ -235,7 +268,8 @@ static void flush(struct sess *s)
 }
 
 /* Log and answer the message that waited for the store. */
-static void answer(struct sess *s, int err, const uint8_t *id, enum local_kind kind)
+static void answer(struct sess *s, int err, const uint8_t *id, enum local_kind kind,
+		   const char *message_id)
 {
 	struct ingest *in = s->in;
 	const uint8_t *msg = NULL;
@@ -251,19 +285,11 @@ static void answer(struct sess *s, int err, const uint8_t *id, enum local_kind k
 		return;
 	}
 	envelope_id_hex(id, hex);
-	if (log_enabled(IL_LOG_INFO)) {
-		/* The Message-ID too, so that the MTA's log and ours can be
-		 * matched; relay_submit_async parsed it already, so only memory
-		 * can make this fail. */
-		struct il_mailinfo mi = { 0 };
-		int have = mailhdr_parse(msg, len, (size_t)-1, &mi) == 0;
-		log_info("ingest", "lmtp_accepted", "list=%s msg=%s message_id=%s kind=%s bytes=%zu "
-			 "from=%s rcpts=%zu", in->list, hex, log_q(have ? mi.message_id : "-"),
-			 kind == LOCAL_NEW ? "new" : kind == LOCAL_LOOP ? "loop" : "repeat", len,
-			 log_q(from), lmtp_rcpt_count(s->p));
-		if (have)
-			mailhdr_free(&mi);
-	}
+	/* The Message-ID too, so that the MTA's log and ours can be matched. */
+	log_info("ingest", "lmtp_accepted", "list=%s msg=%s message_id=%s kind=%s bytes=%zu "
+		 "from=%s rcpts=%zu", in->list, hex, log_q(message_id ? message_id : "-"),
+		 kind == LOCAL_NEW ? "new" : kind == LOCAL_LOOP ? "loop" : "repeat", len,
+		 log_q(from), lmtp_rcpt_count(s->p));
 	/* A loop or a repeat is a success for the MTA: answering anything
 	 * else would make it retry or bounce a message we already carry. */
 	snprintf(detail, sizeof(detail), "as %s%s", hex,
@@ -275,7 +301,8 @@ static void process(struct sess *s, size_t off, size_t end);
 
 /* relay_submit_async's answer: after the group commit, or at once (during
  * the call) for a loop or a repeat. */
-static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kind)
+static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kind,
+		      const char *message_id)
 {
 	struct sess *s = arg;
 	if (s->sync) {
@@ -286,15 +313,21 @@ static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kin
 		s->ans_kind = kind;
 		if (id)
 			memcpy(s->ans_id, id, sizeof(s->ans_id));
+		free(s->ans_msgid);
+		s->ans_msgid = message_id ? strdup(message_id) : NULL;
 		return;
 	}
 	s->submitting = 0;
-	answer(s, err, id, kind);
+	answer(s, err, id, kind, message_id);
 	if (s->closing) {
 		sess_maybe_free(s);
 		return;
 	}
 	process(s, s->pend_off, s->pend_end);
+	if (s->eof_seen && !s->closing && !s->submitting) {
+		s->quitting = 1;        /* closes once the answers are written */
+		flush(s);
+	}
 }
 
 /* Hand a complete message to the store. Returns 1 when the answer comes
@@ -336,7 +369,9 @@ static int deliver(struct sess *s)
 	}
 	if (s->answered) {
 		s->submitting = 0;
-		answer(s, s->ans_err, s->ans_id, s->ans_kind);
+		answer(s, s->ans_err, s->ans_id, s->ans_kind, s->ans_msgid);
+		free(s->ans_msgid);
+		s->ans_msgid = NULL;
 		return 0;
 	}
 	return 1;
@@ -374,6 +409,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	struct sess *s = st->data;
 	if (s->closing)
 		return;
+	if (nread == UV_EOF && s->submitting) {
+		/* Answer the message first (a client may half-close after its
+		 * final dot), then close like a QUIT. */
+		s->eof_seen = 1;
+		update_reading(s);
+		return;
+	}
 	if (nread == UV_EOF) {
 		sess_close(s, "eof");
 		return;
@@ -383,6 +425,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	uv_timer_again(&s->idle);
+	if (s->submitting) {
+		s->pend_end += (size_t)nread;
+		update_reading(s);
+		return;
+	}
 	process(s, 0, (size_t)nread);
 }
 

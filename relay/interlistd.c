@@ -51,6 +51,12 @@ static void upkeep(struct relay *r)
 
 static int64_t last_upkeep, last_gc;
 
+static void on_log_prepare(uv_prepare_t *h)
+{
+	(void)h;
+	log_flush();
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct relay *r = t->data;
@@ -218,7 +224,17 @@ int main(int argc, char **argv)
 	sd_notify(0, "READY=1");
 #endif
 	rc = start_failed ? 75 : 0;
+	/* Loop-thread log lines go out once per iteration (log.h); unref'd, so
+	 * the handle does not keep the loop alive at shutdown. */
+	uv_prepare_t log_prep;
+	uv_prepare_init(r.loop, &log_prep);
+	uv_prepare_start(&log_prep, on_log_prepare);
+	uv_unref((uv_handle_t *)&log_prep);
+	log_batch_start();
 	uv_run(r.loop, UV_RUN_DEFAULT);
+	log_batch_stop();
+	uv_close((uv_handle_t *)&log_prep, NULL);
+	uv_run(r.loop, UV_RUN_NOWAIT);
 	log_info("relay", "stopped", "uptime_s=%lld", (long long)((util_now_ms() - r.started_ms) / 1000));
 	goto fail_lists;
 

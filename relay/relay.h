@@ -170,7 +170,9 @@ void rx_batch_free(struct rx_batch *b);
  * The message bytes are copied; the caller may free them on return.
  */
 enum local_kind { LOCAL_NEW = 0, LOCAL_REPEAT, LOCAL_LOOP };
-typedef void (*submit_cb)(void *arg, int err, const uint8_t *id, enum local_kind kind);
+/* message_id: the post's Message-ID (for the caller's log line), or NULL. */
+typedef void (*submit_cb)(void *arg, int err, const uint8_t *id, enum local_kind kind,
+			  const char *message_id);
 int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
 		       submit_cb cb, void *arg);
 void relay_submit_init(struct relay *r);

@@ -210,8 +210,10 @@ int status_caller_privileged(struct conn *c)
 	return status_peer_uid(c, &uid) == 0 && (uid == 0 || uid == geteuid());
 }
 
-static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kind)
+static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kind,
+		      const char *message_id)
 {
+	(void)message_id;
 	struct conn *c = arg;
 	char hex[IL_ID_HEX_LEN + 1];
 	if (err < 0) {

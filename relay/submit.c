@@ -60,14 +60,14 @@ static void submits_durable(void *arg, int err)
 		char hex[IL_ID_HEX_LEN + 1];
 		int e = x->err ? x->err : err;
 		if (e < 0) {
-			x->cb(x->arg, e == IL_EFULL ? e : IL_EFULL, NULL, LOCAL_NEW);
+			x->cb(x->arg, e == IL_EFULL ? e : IL_EFULL, NULL, LOCAL_NEW, x->message_id);
 		} else {
 			if (x->kind == LOCAL_NEW)
 				x->l->ingested++;
 			envelope_id_hex(x->id, hex);
 			log_info("ingest", x->kind == LOCAL_NEW ? "posted" : "repeat",
 				 "list=%s msg=%s tlp=%s", x->list, hex, tlp_name(x->tlp));
-			x->cb(x->arg, 0, x->id, x->kind);
+			x->cb(x->arg, 0, x->id, x->kind, x->message_id);
 		}
 		submit_free(x);
 	}
@@ -152,7 +152,7 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 		r->c.loops++;
 		envelope_id_hex(mi.interlist_id, hex);
 		log_info("ingest", "loop", "list=%s msg=%s", list, hex);
-		cb(arg, 0, mi.interlist_id, LOCAL_LOOP);
+		cb(arg, 0, mi.interlist_id, LOCAL_LOOP, mi.message_id);
 		e = 0;
 		goto out;
 	}

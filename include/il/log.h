@@ -17,6 +17,18 @@ int log_enabled(enum il_log_level level);
 void log_event(enum il_log_level level, const char *sub, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * Hold this thread's lines in memory until log_flush(), which writes them
+ * with one write(2). The daemon's loop thread does this and flushes once per
+ * loop iteration (before it waits for events), so a busy relay writes one
+ * syscall per iteration instead of one per line. A line is held for less
+ * than an iteration; a kill -9 may lose the lines of the iteration it hits.
+ * Other threads keep writing each line at once.
+ */
+void log_batch_start(void);
+void log_flush(void);
+void log_batch_stop(void);
+
 /* Quote a value for a key=value field if it needs it. Returns a pointer into
  * one of a small ring of thread-local buffers: valid for a few calls. */
 const char *log_q(const char *value);

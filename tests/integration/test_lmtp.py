@@ -193,6 +193,24 @@ def main(t, fed):
     t.ok(f.orig == m1.replace(b"\r\n", b"\n"), "pipelined message unstuffed, original bytes at b",
          f.orig[:200])
 
+    # ---- half-close: the client shuts its side after QUIT, before our 250 ----
+    m3 = crlf(make_msg("lmtp-halfclose@example.org"))
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(b"LHLO mta\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n" + stuffed(m3) +
+                  b".\r\nQUIT\r\n")
+        s.shutdown(socket.SHUT_WR)
+        out = read_all(s)
+    finally:
+        s.close()
+    t.eq(codes(out), ["220", "250", "250", "250", "354", "250", "221"],
+         "half-closed after QUIT: the message is still answered 250, then 221")
+    hid = re.findall(rb"as ([0-9a-f]{64})", out)
+    t.ok(len(hid) == 1, "half-close: the 250 names the id", out)
+    if hid:
+        wait_until(lambda: hid[0].decode() in b.delivered_ids(LIST), 20, "half-closed post at b")
+        t.ok(True, "half-close: the post reaches b")
+
     # ---- refusals ----
     c0 = a.counters()
     big = make_msg("lmtp-big@example.org", body=("z" * 200 + "\n") * (MAX // 200 + 10))
