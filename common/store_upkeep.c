@@ -102,6 +102,24 @@ fail:
 	return r;
 }
 
+int store_max_seq(struct il_store *st, int64_t *seq)
+{
+	if (!st || !seq)
+		return -EINVAL;
+	sqlite3_stmt *s;
+	/* sqlite_sequence remembers the AUTOINCREMENT high mark even after
+	 * the newest message was pruned. */
+	int rc = sqlite3_prepare_v2(st->db, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence"
+				    " WHERE name = 'messages'", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return store_err(st, rc, "max_seq");
+	rc = sqlite3_step(s);
+	*seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	int r = rc == SQLITE_ROW ? 0 : store_err(st, rc, "max_seq");
+	sqlite3_finalize(s);
+	return r;
+}
+
 int store_size(struct il_store *st, uint64_t *messages, uint64_t *bytes)
 {
 	if (!st)

@@ -26,6 +26,7 @@ struct dl_item {
 	uint8_t *msg;                   /* owned; LF endings */
 	size_t msg_len;
 	int attempts;
+	int maybe_there;                /* may have been delivered already: backends check */
 	int64_t accepted_ms;            /* when the message was stored here (latency metric) */
 	int result;                     /* DL_DONE, DL_TEMPFAIL, DL_PERMFAIL */
 	char error[200];

@@ -175,6 +175,11 @@ int main(int argc, char **argv)
 		rc = e == IL_ENEWER ? 65 : 75;
 		goto fail_key;
 	}
+	if ((e = store_max_seq(r.store, &r.boot_seq)) < 0) {
+		log_err("store", "open_failed", "path=%s err=%s", log_q(cfg->data_dir.s),
+			log_q(il_strerror(e)));
+		goto fail_store;
+	}
 	/* Group commit with the fsync off the loop; without it (no WAL file to
 	 * sync?) every commit syncs itself, slower but just as safe. */
 	durable_start(&r);

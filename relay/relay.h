@@ -84,6 +84,7 @@ struct relay {
 	struct il_store *store;
 	EVP_PKEY *sign_key;
 	uint8_t boot[WIRE_BOOT_LEN];    /* random per start: requests name it */
+	int64_t boot_seq;               /* highest message seq stored before this start */
 	int64_t started_ms;
 	struct counters c;
 	struct peer **peers;

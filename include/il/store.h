@@ -166,5 +166,7 @@ int store_backup(struct il_store *st, const char *path, char *err, size_t errlen
 
 /* Number of stored messages and database size in bytes (bench, status). */
 int store_size(struct il_store *st, uint64_t *messages, uint64_t *bytes);
+/* The highest message seq ever stored (0 for none); seqs never repeat. */
+int store_max_seq(struct il_store *st, int64_t *seq);
 
 #endif
