@@ -14,8 +14,12 @@
 #include "il/util.h"
 #include "relay.h"
 
-/* Peers an accepted envelope (path already ending with us) goes to.
- * *held is set when TLP kept it from at least one peer. */
+/* Peers an accepted envelope (path already ending with us) goes to. *held
+ * gets HELD_TLP when TLP kept it from at least one peer, HELD_HOPS when its
+ * path has reached its hop limit (every next relay would refuse it, so it
+ * goes to none). */
+enum { HELD_TLP = 1, HELD_HOPS = 2 };
+
 static size_t route(struct relay *r, const struct il_envelope *env, const char **out, int *held)
 {
 	size_t n = 0;
@@ -25,10 +29,14 @@ static size_t route(struct relay *r, const struct il_envelope *env, const char *
 		if (envelope_path_has(env, p->id) || !config_peer_has_list(p, env->list))
 			continue;
 		if (env->tlp == IL_TLP_RED || env->tlp > p->max_tlp) {
-			*held = 1;
+			*held |= HELD_TLP;
 			continue;
 		}
 		out[n++] = p->id;
+	}
+	if (n > 0 && env->path_len >= env->hop_limit) {
+		*held |= HELD_HOPS;
+		n = 0;
 	}
 	return n;
 }
@@ -80,9 +88,14 @@ int accept_store(struct relay *r, struct il_envelope **envs, char **msgids, size
 		}
 		res[i] = RES_ACCEPTED;
 		r->c.accepted++;
-		if (held[i])
+		if (held[i] & HELD_TLP)
 			r->c.held_tlp++;
 		envelope_id_hex(envs[i]->id, hex);
+		if (held[i] & HELD_HOPS) {
+			r->c.hop_limit++;
+			log_info("relay", "not_forwarded", "msg=%s list=%s origin=%s reason=hop_limit "
+				 "hops=%u", hex, envs[i]->list, envs[i]->origin, (unsigned)envs[i]->path_len);
+		}
 		log_debug("relay", "accepted", "msg=%s list=%s origin=%s peers=%zu", hex,
 			  envs[i]->list, envs[i]->origin, items[i].n_peers);
 		for (size_t k = 0; k < items[i].n_peers; k++) {

@@ -103,6 +103,9 @@ def main(t, fed):
         ("list a does not carry", ["--list", "nosuch"], "unknown_list", "unknown_list"),
         ("path not ending with the sender", ["--path", "b,c"], "malformed", "malformed"),
         ("TLP RED", ["--tlp", "4"], "held_tlp", "held_tlp"),
+        # ilforge signs with hop_limit 16: a path of 16 relays is at the limit.
+        ("path as long as the hop limit", ["--path", ",".join(["b"] + ["x%d" % i for i in range(14)]
+                                                              + ["b"])], "hop_limit", "hop_limit"),
     ]
     for what, args, result, counter in cases:
         c0 = a.counters()
