@@ -1,4 +1,5 @@
 /* log.c — single-line key=value events on stderr. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,12 +29,21 @@ void log_batch_start(void)
 void log_flush(void)
 {
 	size_t off = 0;
-	while (batch && off < batch_len) {
+	if (!batch || batch_len == 0)
+		return;
+	/* Under stderr's lock, which every other thread's fwrite takes too:
+	 * on a pipe (journald) a write this big is not atomic, and a line of
+	 * another thread could otherwise land in the middle of one of ours. */
+	flockfile(stderr);
+	while (off < batch_len) {
 		ssize_t w = write(STDERR_FILENO, batch + off, batch_len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0)
 			break;          /* nowhere to complain to: drop the rest */
 		off += (size_t)w;
 	}
+	funlockfile(stderr);
 	batch_len = 0;
 }
 
@@ -89,8 +99,8 @@ void log_event(enum il_log_level level, const char *sub, const char *event, cons
 		batch_len += (size_t)n;
 		return;
 	}
-	/* One write per line so concurrent threads never interleave within a
-	 * line (and a batch is written whole by a single write as well). */
+	/* One write per line, under stderr's lock (log_flush takes it too), so
+	 * concurrent threads never interleave within a line. */
 	fwrite(line, 1, (size_t)n, stderr);
 }
 

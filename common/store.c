@@ -88,7 +88,7 @@ static int (*const store_migrations[IL_STORE_SCHEMA])(sqlite3 *db) = {
 /* Cached statements (enum store_stmt in store_int.h). */
 static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_BEGIN] = "BEGIN IMMEDIATE",
-	[STMT_BEGIN_READ] = "BEGIN DEFERRED",
+	[STMT_BEGIN_READ] = "BEGIN DEFERRED",	/* store_read_begin */
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
 	/* DO NOTHING only covers the unique constraints: a NOT NULL or CHECK
@@ -222,12 +222,19 @@ int store_txn_begin(struct il_store *st, const char *op) { return txn_stmt(st, S
 
 int store_txn_commit(struct il_store *st, const char *op) { return txn_stmt(st, STMT_COMMIT, op); }
 
-int store_read_begin(struct il_store *st) { return txn_stmt(st, STMT_BEGIN_READ, "read_begin"); }
-
-void store_read_end(struct il_store *st)
+int store_read_begin(struct il_store *st)
 {
 	if (!sqlite3_get_autocommit(st->db))
-		(void)txn_stmt(st, STMT_COMMIT, "read_end");
+		return 0;
+	return txn_stmt(st, STMT_BEGIN_READ, "read_begin") == 0;
+}
+
+void store_read_end(struct il_store *st, int begun)
+{
+	/* A read transaction changed nothing: rolling back cannot fail in a
+	 * way that would leave it open and block checkpoints. */
+	if (begun)
+		store_txn_rollback(st);
 }
 
 int store_exec_each(struct il_store *st, enum store_stmt which, const char *key, size_t n,

@@ -35,7 +35,7 @@ static size_t route(struct relay *r, const struct il_envelope *env, const char *
 		out[n++] = p->id;
 	}
 	if (n > 0 && env->path_len >= env->hop_limit) {
-		*held |= HELD_HOPS;
+		*held = HELD_HOPS;      /* it goes to no peer: TLP held it from none */
 		n = 0;
 	}
 	return n;
@@ -316,13 +316,13 @@ void rx_batch_start(struct rx_batch *b, rx_done_fn done, void *arg)
 	b->done = done;
 	b->arg = arg;
 	b->trust = trust_hold(r->trust);
-	(void)store_read_begin(r->store);
+	int rtx = store_read_begin(r->store);
 	for (size_t i = 0; i < b->n; i++) {
 		b->items[i].result = precheck(b, &b->items[i], now);
 		if (b->items[i].result == -1)
 			to_verify++;
 	}
-	store_read_end(r->store);
+	store_read_end(r->store, rtx);
 	if (to_verify == 0) {
 		rx_finish(b);
 		return;

@@ -29,10 +29,6 @@ struct deliverer {
 	uv_timer_t timer;               /* next deferred retry */
 	struct dl_item *inflight;       /* async backends */
 	void *backend_state;
-	/* A delivery failed, or its done was not recorded, in this run: from
-	 * then on any item may already be there (a rename that landed before
-	 * a later step failed; a retry resets the attempts count). */
-	int unsure;
 };
 
 struct dl_job {
@@ -119,7 +115,7 @@ static void record_failure(struct deliverer *d, struct dl_item *it)
 	const char *list = d->conf->name;
 	char hex[IL_ID_HEX_LEN + 1];
 	envelope_id_hex(it->id, hex);
-	d->unsure = 1;
+	d->l->deliver_unsure = 1;
 	if (it->result == DL_PERMFAIL) {
 		store_deliver_park(r->store, list, it->seq, it->error);
 		log_warn("deliver", "parked", "list=%s msg=%s err=%s", list, hex, log_q(it->error));
@@ -146,7 +142,7 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 	if (e < 0) {
 		log_err("store", "delivery_record_failed", "list=%s err=%s", d->conf->name,
 			log_q(il_strerror(e)));
-		d->unsure = 1;
+		d->l->deliver_unsure = 1;
 		return;
 	}
 	d->l->delivered += n;
@@ -248,7 +244,7 @@ static int item_from_entry(struct deliverer *d, const struct store_entry *e, str
 	/* Maybe handed to a backend before: by an earlier run of the relay
 	 * (it may have died between the file's rename and the store's
 	 * record), or by an attempt in this run that went wrong. */
-	it->maybe_there = e->seq <= d->r->boot_seq || e->attempts > 0 || d->unsure;
+	it->maybe_there = e->seq <= d->r->boot_seq || e->attempts > 0 || d->l->deliver_unsure;
 	it->accepted_ms = e->queued_ms;         /* deliveries: the message's received time */
 	env.msg = NULL;
 	return 0;

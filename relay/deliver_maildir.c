@@ -96,7 +96,8 @@ static int already_there(const char *dir, const char *name, struct curset *cs)
 /* Headers and message in one writev (one syscall per file, mostly). */
 static int write_file(int fd, const char *headers, const uint8_t *msg, size_t len)
 {
-	struct iovec v[2] = { { (void *)headers, strlen(headers) }, { (void *)msg, len } };
+	struct iovec v[2] = { { .iov_base = (void *)headers, .iov_len = strlen(headers) },
+			      { .iov_base = (void *)msg, .iov_len = len } };
 	struct iovec *iov = v;
 	int cnt = 2;
 	while (cnt > 0) {
@@ -106,6 +107,8 @@ static int write_file(int fd, const char *headers, const uint8_t *msg, size_t le
 				continue;
 			return -errno;
 		}
+		if (w == 0)
+			return -EIO;    /* no progress: do not spin */
 		size_t left = (size_t)w;
 		for (; cnt > 0 && left >= iov->iov_len; cnt--, iov++)
 			left -= iov->iov_len;

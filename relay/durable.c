@@ -67,6 +67,9 @@ static void sync_after(uv_work_t *req, int status)
 		free(w);
 		w = next;
 	}
+	/* Local posts held while this sync ran ride the next one: store them
+	 * now, before it starts (their durable_after may start it itself). */
+	relay_submit_flush(d->r);
 	if (d->pending)
 		start_sync(d);
 }

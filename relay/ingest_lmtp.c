@@ -416,6 +416,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		update_reading(s);
 		return;
 	}
+	if (nread == UV_EOF && uv_stream_get_write_queue_size(&s->h.s) > 0) {
+		s->quitting = 1;        /* our replies first; wrote() closes */
+		update_reading(s);
+		return;
+	}
 	if (nread == UV_EOF) {
 		sess_close(s, "eof");
 		return;

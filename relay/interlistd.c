@@ -66,10 +66,8 @@ static void on_tick(uv_timer_t *t)
 		 * and batch once its commit is on disk, then take it all down. */
 		if (r->verify_jobs > 0)
 			return;
-		if (!r->submits_closed) {
-			relay_submit_close(r);
-			r->submits_closed = 1;
-		}
+		if (!r->submits_closed)
+			relay_submit_close(r);  /* sets submits_closed */
 		if (durable_busy(r))
 			return;
 		uv_timer_stop(t);

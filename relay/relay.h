@@ -75,6 +75,11 @@ struct list_rt {
 	int restart_pending;
 	struct ingest *in;              /* LMTP listener, if `ingest =` */
 	struct latency_hist latency;
+	/* A delivery failed, or its done was not recorded, in this run: from
+	 * then on any item may already be there (a rename that landed before a
+	 * later step failed; a retry resets attempts). Kept here, not in the
+	 * deliverer, so that a reload's new deliverer knows it too. */
+	int deliver_unsure;
 };
 
 struct relay {
@@ -176,6 +181,9 @@ typedef void (*submit_cb)(void *arg, int err, const uint8_t *id, enum local_kind
 			  const char *message_id);
 int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
 		       submit_cb cb, void *arg);
+/* Store the posts waiting for the group commit now (durable.c calls it as a
+ * sync ends, so that they ride the next one whatever else keeps it busy). */
+void relay_submit_flush(struct relay *r);
 void relay_submit_init(struct relay *r);
 void relay_submit_close(struct relay *r);
 

@@ -108,24 +108,33 @@ static void store_group(struct relay *r, struct submit *s, size_t n)
 	durable_after(r, submits_durable, s);
 }
 
-/* Store the waiting posts, at the end of a loop iteration where no sync runs
- * (the sync's completion wakes the loop and runs this again). */
-static void flush_submits(uv_check_t *h)
+void relay_submit_flush(struct relay *r)
 {
-	struct relay *r = h->data;
 	size_t n = r->submits_n;
-	if (n == 0) {
-		uv_check_stop(h);
-		return;
-	}
-	if (n < SUBMIT_GROUP_MAX && durable_syncing(r))
-		return;
 	struct submit *s = r->submits;
+	if (n == 0)
+		return;
+	/* Detached first: the answers may come at once (no deferred sync). */
 	r->submits = NULL;
 	r->submits_tail = &r->submits;
 	r->submits_n = 0;
-	uv_check_stop(h);
+	if (!r->submits_closed)
+		uv_check_stop(&r->submit_check);
 	store_group(r, s, n);
+}
+
+/* At the end of a loop iteration: store the waiting posts unless a sync is
+ * running, whose end stores them (relay_submit_flush from durable.c). */
+static void flush_submits(uv_check_t *h)
+{
+	struct relay *r = h->data;
+	if (r->submits_n == 0) {
+		uv_check_stop(h);
+		return;
+	}
+	if (r->submits_n < SUBMIT_GROUP_MAX && durable_syncing(r))
+		return;
+	relay_submit_flush(r);
 }
 
 int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
@@ -140,6 +149,8 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 	int e;
 	if (!l)
 		return IL_EFIELD;
+	if (r->submits_closed)
+		return IL_EFULL;        /* shutting down: try later */
 	if ((e = mailhdr_parse(msg, len, r->cfg->max_message_bytes, &mi)) < 0) {
 		if (e == IL_ETOOLARGE)
 			r->c.too_large++;
@@ -205,11 +216,8 @@ void relay_submit_close(struct relay *r)
 {
 	/* Anything waiting is stored here, and answered after its sync,
 	 * before the handle goes. */
-	if (r->submits_n > 0)
-		store_group(r, r->submits, r->submits_n);
-	r->submits = NULL;
-	r->submits_tail = &r->submits;
-	r->submits_n = 0;
+	relay_submit_flush(r);
 	uv_check_stop(&r->submit_check);
 	uv_close((uv_handle_t *)&r->submit_check, NULL);
+	r->submits_closed = 1;
 }

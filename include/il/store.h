@@ -58,10 +58,11 @@ int store_put(struct il_store *st, struct store_item *items, size_t n);
 
 /* Group many lookups (store_has_id, ...) under one read transaction: in WAL
  * mode each lookup outside one takes and drops a read lock (three fcntl
- * calls on the shm file). A failed begin only costs that; end is always
- * safe to call. */
+ * calls on the shm file). Returns 1 when it began one, 0 when it did not
+ * (one is open already, or the begin failed: the lookups work without);
+ * pass that to store_read_end, which ends only a transaction begun here. */
 int store_read_begin(struct il_store *st);
-void store_read_end(struct il_store *st);
+void store_read_end(struct il_store *st, int begun);
 
 /* 1 if a message with this envelope id is stored, 0 if not, < 0 on error. */
 int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN]);
