@@ -620,8 +620,10 @@ int net_reload(struct relay *r, const struct il_config *cfg, char *err, size_t e
 	return 0;
 }
 
-/* Kept reachable after shutdown (for leak checkers): see net_stop. */
-static struct net *net_at_exit;
+/* Kept reachable after shutdown (for leak checkers): see net_stop. Volatile:
+ * a pointer only ever stored is otherwise dropped by the optimiser, and a
+ * relay with no peer and no listener then showed the net as leaked. */
+static struct net *volatile net_at_exit;
 
 /*
  * Shutdown. The sockets are not closed here: closing one can block (see
