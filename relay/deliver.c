@@ -14,6 +14,7 @@
 
 #define DL_BATCH 128
 #define DL_BACKOFF_MAX_S 3600
+#define DL_RECORD_RETRY_MS 1000      /* after the store failed to record a done batch */
 
 struct deliverer {
 	struct relay *r;
@@ -143,6 +144,11 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 		log_err("store", "delivery_record_failed", "list=%s err=%s", d->conf->name,
 			log_q(il_strerror(e)));
 		d->l->deliver_unsure = 1;
+		/* The rows stay due and nothing else would wake us for them:
+		 * come back (the Maildir finds its files and records them). */
+		if (!uv_is_active((uv_handle_t *)&d->timer) ||
+		    uv_timer_get_due_in(&d->timer) > DL_RECORD_RETRY_MS)
+			uv_timer_start(&d->timer, on_timer, DL_RECORD_RETRY_MS, 0);
 		return;
 	}
 	d->l->delivered += n;
