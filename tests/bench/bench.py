@@ -50,7 +50,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUNS = ("limits", "two", "chain", "catchup", "latency", "backlog", "overload")
+RUNS = ("limits", "two", "chain", "catchup", "latency", "backlog", "overload", "soak")
+# soak lasts ten minutes: only when asked for (--only soak)
+DEFAULT_RUNS = tuple(r for r in RUNS if r != "soak")
 LIST = "bench"
 POLL = 0.02             # status polling interval, seconds
 STALL = 60.0            # no progress for this long: the run is broken
@@ -61,7 +63,8 @@ STALL = 60.0            # no progress for this long: the run is broken
 def parse_args():
     ap = argparse.ArgumentParser(description="interlist benchmark (see the module docstring)")
     ap.add_argument("--quick", action="store_true", help="small figures: a smoke run of every step")
-    ap.add_argument("--only", default="", help="comma list of: " + ", ".join(RUNS))
+    ap.add_argument("--only", default="", help="comma list of: " + ", ".join(RUNS) +
+                    " (default: all but soak)")
     ap.add_argument("--messages", type=int, help="messages for two/chain/catchup (20000; quick 2000)")
     ap.add_argument("--conns", type=int, default=16, help="LMTP connections of the feed (16)")
     ap.add_argument("--size", type=int, default=2048, help="message size in bytes (2048)")
@@ -70,6 +73,8 @@ def parse_args():
     ap.add_argument("--max-rate", type=float, default=250, help="max_rate of the overload run (250: the feed then runs at 10x or more)")
     ap.add_argument("--latency-seconds", type=float, help="length of each latency run (15; quick 4)")
     ap.add_argument("--latency-rate", type=float, default=200, help="messages/s of the latency runs (200)")
+    ap.add_argument("--soak-seconds", type=float, help="length of the soak run (600; quick 20)")
+    ap.add_argument("--soak-rate", type=float, default=500, help="messages/s of the soak run (500)")
     ap.add_argument("--topology", choices=("pull", "push"), default="pull",
                     help="pull: the receiving side dials (default deployment); push: the sender dials")
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"), help="meson build dir (build-bench)")
@@ -87,9 +92,10 @@ def parse_args():
     a.backlog_messages = a.backlog_messages or (5000 if q else 100000)
     a.overload_messages = a.overload_messages or (2000 if q else 5000)
     a.latency_seconds = a.latency_seconds or (4 if q else 15)
+    a.soak_seconds = a.soak_seconds or (20 if q else 600)
     a.speed_seconds = 1 if q else 3
     a.build = os.path.abspath(a.build)      # the relays run in their own folders
-    a.only = [x.strip() for x in a.only.split(",") if x.strip()] or list(RUNS)
+    a.only = [x.strip() for x in a.only.split(",") if x.strip()] or list(DEFAULT_RUNS)
     bad = [x for x in a.only if x not in RUNS]
     if bad:
         ap.error("--only: unknown run(s) %s (known: %s)" % (", ".join(bad), ", ".join(RUNS)))
@@ -821,6 +827,51 @@ def run_overload(fed, res):
         % (out["feed_msgs_per_s"], out["drain_msgs_per_s"], rate, out["rss_a_peak_mib"]))
 
 
+def run_soak(fed, res):
+    """Two relays at a steady rate for a long time: does the memory of
+    either grow? RSS (VmRSS) is sampled every 5 s; the growth is the last
+    sample against the first one after a warm-up of a tenth of the run
+    (at most 60 s), when caches and SQLite's page cache have filled."""
+    secs, rate = ARGS.soak_seconds, ARGS.soak_rate
+    n = max(1, int(secs * rate))
+    a, b = chain(fed, 2)
+    perf = Perf("soak")
+    perf.attach(a, b)
+    sampler = Sampler()
+    sampler.mark(a, b)
+    series = []
+    nxt = [0.0]
+    t0 = time.time()
+
+    def get():
+        now = time.time() - t0
+        if now >= nxt[0]:
+            sa, sb = proc_status(a.pid), proc_status(b.pid)
+            if sa and sb:
+                series.append((round(now, 1), sa["VmRSS"], sb["VmRSS"]))
+            nxt[0] = now + 5.0
+        return delivered(b)
+    p = lmtpload(a.lmtp_port, n, "soak", rate=rate, conns=min(ARGS.conns, 16))
+    t_end = wait_count("soak: delivered at b", get, n, feed=p)
+    feed = load_result(p)
+    sampler.take(a, b)
+    perf.detach()
+    warm_t = min(60.0, secs / 10.0)
+    warm = next((x for x in series if x[0] >= warm_t), series[0] if series else None)
+    last = series[-1] if series else None
+    out = {"seconds": round(t_end - t0, 1), "messages": n, "rate": rate, "feed": feed,
+           "rss_samples_kib": series, "warmup_s": warm_t,
+           "rss_after_warmup_mib": {"a": mib(warm[1]), "b": mib(warm[2])} if warm else None,
+           "rss_end_mib": {"a": mib(last[1]), "b": mib(last[2])} if last else None,
+           "rss_growth_mib": ({"a": round((last[1] - warm[1]) / 1024.0, 1),
+                               "b": round((last[2] - warm[2]) / 1024.0, 1)} if warm and last else None),
+           "rss_peak_mib": {k: mib(v) for k, v in sampler.rss.items()}, "cpu_s": sampler.cpu,
+           "cpu_ms_per_msg": sampler.per_msg(n)}
+    finish_run(res, "soak", out, [a, b], b, "soak", n)
+    log("soak: %d msgs at %g msg/s in %.0f s; RSS growth after warm-up a %s MiB, b %s MiB"
+        % (n, rate, out["seconds"], out["rss_growth_mib"]["a"], out["rss_growth_mib"]["b"]))
+
+
 def stop_all(fed):
     """Stop the relays of the last run (by PID, SIGTERM then SIGKILL)."""
     for r in fed.relays:
@@ -867,6 +918,9 @@ def targets(res):
         r = res["overload"]["max_rate"]
         add("overload: queue drains at ~max_rate (within 20 %)", x, r,
             x is not None and abs(x - r) <= 0.2 * r, "msg/s")
+    if "soak" in res and res["soak"]["rss_growth_mib"]:
+        x = max(res["soak"]["rss_growth_mib"].values())
+        add("soak: RSS grows <= 4 MiB after warm-up (%.0f s)" % res["soak"]["seconds"], x, 4, x <= 4, "MiB")
     return out
 
 
@@ -933,6 +987,15 @@ def report(res, tg, broken):
                         "" if r["feed_at_least_10x"] else ", under the 10x asked: the ingest is slower",
                         r["peak_queued_at_a"],
                         r["rss_a_peak_mib"])))
+    if "soak" in res:
+        r = res["soak"]
+        g, w0, e = r["rss_growth_mib"] or {}, r["rss_after_warmup_mib"] or {}, r["rss_end_mib"] or {}
+        rows.append(("soak, RSS growth", "%s/%s" % (fmt(g.get("a")), fmt(g.get("b"))), "MiB a/b",
+                     "%d msgs at %g msg/s over %.0f s; RSS a %s -> %s, b %s -> %s MiB (after %.0f s "
+                     "warm-up -> end); peak a %s, b %s; CPU ms/msg %s"
+                     % (r["messages"], r["rate"], r["seconds"], w0.get("a"), e.get("a"), w0.get("b"),
+                        e.get("b"), r["warmup_s"], r["rss_peak_mib"].get("a"), r["rss_peak_mib"].get("b"),
+                        " ".join("%s=%s" % kv for kv in sorted(r["cpu_ms_per_msg"].items())))))
     w = max([len(r[0]) for r in rows] + [10])
     print()
     print("%-*s  %14s  %-14s  %s" % (w, "measure", "value", "unit", "detail"))
@@ -990,7 +1053,8 @@ def main():
     broken = []
     started = time.time()
     fns = {"limits": run_limits, "two": run_two, "chain": run_chain, "catchup": run_catchup,
-           "latency": run_latency, "backlog": run_backlog, "overload": run_overload}
+           "latency": run_latency, "backlog": run_backlog, "overload": run_overload,
+           "soak": run_soak}
     load = {}
     try:
         for name in RUNS:
@@ -1022,6 +1086,7 @@ def main():
                       "size": ARGS.size, "backlog_messages": ARGS.backlog_messages,
                       "overload_messages": ARGS.overload_messages, "max_rate": ARGS.max_rate,
                       "latency_seconds": ARGS.latency_seconds, "latency_rate": ARGS.latency_rate,
+                      "soak_seconds": ARGS.soak_seconds, "soak_rate": ARGS.soak_rate,
                       "log_level": ARGS.log_level, "build": ARGS.build},
            "load_average_at_start": load, "results": res, "targets": tg,
            "ratios_to_verify": {k: ratio(res[k]["msgs_per_s"], res.get("limits", {}))
