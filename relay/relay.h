@@ -18,6 +18,7 @@
 #include "il/config.h"
 #include "il/envelope.h"
 #include "il/store.h"
+#include "nonce.h"
 #include "wire.h"
 
 #define RELAY_STALE_FUTURE_MS (10 * 60 * 1000)
@@ -219,13 +220,6 @@ int durable_busy(struct relay *r);
 int durable_syncing(struct relay *r);
 void durable_stop(struct relay *r);
 
-/* --- nonce.c --- */
-struct nonce_cache *nonce_cache_new(void);
-void nonce_cache_free(struct nonce_cache *nc);
-/* 1 if (sender, nonce) was new and is now remembered until expires_ms, 0 if seen. */
-int nonce_cache_add(struct nonce_cache *nc, const char *sender, const uint8_t nonce[WIRE_NONCE_LEN],
-		    int64_t expires_ms);
-void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms);
 
 /* --- status.c --- */
 int status_start(struct relay *r, char *err, size_t errlen);

@@ -156,7 +156,9 @@ static struct peer *authenticate(struct rep_ctx *rc, const struct wire_req *q)
 		reply_status(rc, WIRE_REHELLO);
 		return NULL;
 	}
-	if (!nonce_cache_add(r->nonces, q->sender, q->nonce, now + 2 * RELAY_AUTH_WINDOW_MS + 1000)) {
+	/* Remembered while the request itself would pass the time check. */
+	if (!nonce_cache_add(r->nonces, q->sender, q->nonce,
+			     (int64_t)q->time_ms + RELAY_AUTH_WINDOW_MS + 1000)) {
 		r->c.replays++;
 		log_debug("peer", "replay", "peer=%s", q->sender);
 		reply_status(rc, WIRE_REPLAY);

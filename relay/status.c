@@ -109,7 +109,7 @@ char *status_json(struct relay *r)
 	jb_printf(&b, "],\"counters\":{\"accepted\":%llu", (unsigned long long)c->accepted);
 	CNT(duplicates); CNT(bad_signature); CNT(unknown_origin); CNT(auth_failed); CNT(loops);
 	CNT(too_large); CNT(stale); CNT(held_tlp); CNT(malformed); CNT(unknown_list);
-	CNT(hop_limit); CNT(expired); CNT(not_accepted); CNT(purged);
+	CNT(hop_limit); CNT(expired); CNT(not_accepted); CNT(purged); CNT(replays);
 #undef CNT
 	jb_printf(&b, "}}\n");
 	wbuf_u8(&b, 0);

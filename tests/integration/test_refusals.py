@@ -76,6 +76,19 @@ def main(t, fed):
     wait_until(lambda: len(a.maildir_files(LIST)) == 1, 10, "b's forged-but-valid post delivered at a")
     t.ok(True, "a delivers b's valid post")
 
+    # ---- replay: the same signed PUSH request twice ----
+    r0 = a.counters()["replays"]
+    m0 = len(a.maildir_files(LIST))
+    rmsg = os.path.join(fed.tmp, "replay.eml")
+    with open(rmsg, "wb") as f:
+        f.write(make_msg("replay@example.org", subject="sent twice"))
+    rc, out, kv = ilforge(a, b, "b", b.sign_key, "--msg", rmsg, "--replay")
+    t.eq((kv.get("push"), kv.get("result"), kv.get("replay")), ("0", "accepted", "6"),
+         "a replayed request (same nonce) is answered REPLAY (6)")
+    t.eq(a.counters()["replays"], r0 + 1, "counters.replays increments")
+    wait_until(lambda: len(a.maildir_files(LIST)) == m0 + 1, 10, "the first copy delivered at a")
+    t.eq(len(a.maildir_files(LIST)), m0 + 1, "the replayed post is delivered once")
+
     # ---- impersonation: b's certificate and signing key, claiming to be c ----
     before = a.counters()["auth_failed"]
     rc, out, kv = ilforge(a, b, "c", b.sign_key, "--no-push")
@@ -123,8 +136,8 @@ def main(t, fed):
                         "event=refused reason=%s in a's log" % result),
              "%s: a logs event=refused reason=%s" % (what, result))
     t.eq(a.counters()["bad_signature"], 1, "counters.bad_signature == 1")
-    t.eq(len(a.maildir_files(LIST)), 1, "no refused envelope was delivered")
-    t.eq(a.counters()["accepted"], 1, "a accepted only the valid one")
+    t.eq(len(a.maildir_files(LIST)), 2, "no refused envelope was delivered (only the two valid ones)")
+    t.eq(a.counters()["accepted"], 2, "a accepted only the two valid ones")
 
     # ---- interlistctl submit refusals ----
     ok_msg = make_msg("local-1@example.org")

@@ -7,8 +7,11 @@
  *           --sender ID --sender-key SIGNKEY
  *           [--origin ID --origin-key SIGNKEY] [--list L] [--msg FILE]
  *           [--time-offset-ms N] [--tlp N] [--path a,b] [--tamper-sig] [--no-push]
+ *           [--replay]
  *
- * Prints "hello=STATUS" and, unless --no-push, "push=STATUS result=NAME".
+ * Prints "hello=STATUS" and, unless --no-push, "push=STATUS result=NAME";
+ * with --replay it then sends the same PUSH request again, byte for byte,
+ * and prints "replay=STATUS".
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -68,14 +71,14 @@ int main(int argc, char **argv)
 	const char *sender = NULL, *sender_key = NULL, *origin = NULL, *origin_key = NULL;
 	const char *list = "incidents", *msgfile = NULL, *path = NULL;
 	long long offset = 0;
-	int tlp = IL_TLP_AMBER, tamper = 0, no_push = 0;
+	int tlp = IL_TLP_AMBER, tamper = 0, no_push = 0, replay = 0;
 	static struct option opts[] = {
 		{ "url", 1, 0, 'u' }, { "tls-cert", 1, 0, 'c' }, { "tls-key", 1, 0, 'k' },
 		{ "peer-cert", 1, 0, 'p' }, { "peer-id", 1, 0, 'i' }, { "sender", 1, 0, 's' },
 		{ "sender-key", 1, 0, 'S' }, { "origin", 1, 0, 'o' }, { "origin-key", 1, 0, 'O' },
 		{ "list", 1, 0, 'l' }, { "msg", 1, 0, 'm' }, { "time-offset-ms", 1, 0, 't' },
 		{ "tlp", 1, 0, 'T' }, { "path", 1, 0, 'P' }, { "tamper-sig", 0, 0, 'x' },
-		{ "no-push", 0, 0, 'n' }, { 0, 0, 0, 0 }
+		{ "no-push", 0, 0, 'n' }, { "replay", 0, 0, 'r' }, { 0, 0, 0, 0 }
 	};
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -95,6 +98,7 @@ int main(int argc, char **argv)
 		case 'P': path = optarg; break;
 		case 'x': tamper = 1; break;
 		case 'n': no_push = 1; break;
+		case 'r': replay = 1; break;
 		default: return 64;
 		}
 	}
@@ -169,6 +173,13 @@ int main(int argc, char **argv)
 	const uint8_t *res = rbuf_take(&body, n);
 	printf("push=%u result=%s\n", status, status == WIRE_OK && n == 1 && res ? wire_result_name(res[0]) : "none");
 	nng_msg_free(m);
+	if (replay) {
+		/* The very same signed request again, nonce and all. */
+		m = roundtrip(s, frame, flen);
+		wire_reply_decode(nng_msg_body(m), nng_msg_len(m), &status, boot, &body);
+		printf("replay=%u\n", status);
+		nng_msg_free(m);
+	}
 	nng_close(s);
 	free(frame);
 	free(enc);

@@ -1,0 +1,63 @@
+/*
+ * test_nonce — the replay cache: a nonce is refused the second time from
+ * the same sender and accepted from another, entries live until their
+ * expiry and gc drops them after it, and the table grows and shrinks back.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "relay/nonce.h"
+
+static void nonce_of(uint32_t i, uint8_t out[WIRE_NONCE_LEN])
+{
+	/* Spread like random bytes, distinct per i. */
+	uint64_t x = i * 0x9E3779B97F4A7C15ull, y = ~x * 0xBF58476D1CE4E5B9ull;
+	memcpy(out, &x, 8);
+	memcpy(out + 8, &y, 8);
+}
+
+int main(void)
+{
+	struct nonce_cache *nc = nonce_cache_new();
+	uint8_t n[WIRE_NONCE_LEN];
+	size_t bytes0, bytes;
+	CHECK(nc != NULL);
+	nonce_cache_size(nc, &bytes0);
+
+	nonce_of(1, n);
+	CHECK_EQ(nonce_cache_add(nc, "centr", n, 10000), 1);
+	CHECK_EQ(nonce_cache_add(nc, "centr", n, 10000), 0);    /* a replay */
+	CHECK_EQ(nonce_cache_add(nc, "lactld", n, 10000), 1);   /* another sender */
+	CHECK_EQ(nonce_cache_size(nc, NULL), 2);
+
+	/* Still there up to its expiry (rounded up to the second), gone after. */
+	nonce_cache_gc(nc, 9999);
+	CHECK_EQ(nonce_cache_add(nc, "centr", n, 10000), 0);
+	nonce_cache_gc(nc, 10000);
+	CHECK_EQ(nonce_cache_size(nc, NULL), 0);
+	CHECK_EQ(nonce_cache_add(nc, "centr", n, 20000), 1);
+
+	/* 100,000 distinct nonces: every one new, every one a replay after. */
+	int fresh = 0, replays = 0;
+	for (uint32_t i = 100; i < 100100; i++) {
+		nonce_of(i, n);
+		fresh += nonce_cache_add(nc, "ccnso", n, 30000);
+	}
+	for (uint32_t i = 100; i < 100100; i++) {
+		nonce_of(i, n);
+		replays += !nonce_cache_add(nc, "ccnso", n, 30000);
+	}
+	CHECK_EQ(fresh, 100000);
+	CHECK_EQ(replays, 100000);
+	CHECK_EQ(nonce_cache_size(nc, &bytes), 100001);
+	/* Small slots: at most half full, 24 bytes each. */
+	CHECK(bytes <= 4 * 100001 * 24);
+
+	/* Expired: gc empties it and gives the memory back. */
+	nonce_cache_gc(nc, 30000);
+	CHECK_EQ(nonce_cache_size(nc, &bytes), 0);
+	CHECK_EQ(bytes, bytes0);
+	nonce_cache_free(nc);
+	return check_done("test_nonce");
+}
