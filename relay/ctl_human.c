@@ -361,6 +361,15 @@ static void table(FILE *f, char (*cells)[CELL_MAX], size_t rows, size_t ncol, co
 	}
 }
 
+/* A table of rows + 1 lines of ncol cells, the first line holding head. */
+static char (*table_new(const char *const *head, size_t ncol, size_t rows))[CELL_MAX]
+{
+	char (*cells)[CELL_MAX] = calloc((rows + 1) * ncol, CELL_MAX);
+	for (size_t c = 0; cells && c < ncol; c++)
+		cell_str(cells[c], head[c]);
+	return cells;
+}
+
 static int render_peers(FILE *f, const struct jv *peers, long long now)
 {
 	static const char *head[] = { "PEER", "CONNECTED", "QUEUED", "SENT", "RECEIVED",
@@ -372,11 +381,9 @@ static int render_peers(FILE *f, const struct jv *peers, long long now)
 		fprintf(f, "peers: none configured\n");
 		return 0;
 	}
-	char (*cells)[CELL_MAX] = calloc((rows + 1) * ncol, CELL_MAX);
+	char (*cells)[CELL_MAX] = table_new(head, ncol, rows);
 	if (!cells)
 		return -ENOMEM;
-	for (size_t c = 0; c < ncol; c++)
-		cell_str(cells[c], head[c]);
 	for (size_t r = 0; r < rows; r++) {
 		const struct jv *p = &peers->items[r];
 		char (*row)[CELL_MAX] = cells + (r + 1) * ncol;
@@ -404,11 +411,9 @@ static int render_lists(FILE *f, const struct jv *lists)
 		fprintf(f, "lists: none configured\n");
 		return 0;
 	}
-	char (*cells)[CELL_MAX] = calloc((rows + 1) * ncol, CELL_MAX);
+	char (*cells)[CELL_MAX] = table_new(head, ncol, rows);
 	if (!cells)
 		return -ENOMEM;
-	for (size_t c = 0; c < ncol; c++)
-		cell_str(cells[c], head[c]);
 	for (size_t r = 0; r < rows; r++) {
 		const struct jv *l = &lists->items[r];
 		char (*row)[CELL_MAX] = cells + (r + 1) * ncol;
@@ -433,11 +438,10 @@ static int render_counters(FILE *f, const struct jv *counters)
 		return 0;
 	}
 	static const int right[] = { 0, 1 };
-	char (*cells)[CELL_MAX] = calloc((nz + 1) * 2, CELL_MAX);
+	static const char *head[] = { "COUNTER", "VALUE" };
+	char (*cells)[CELL_MAX] = table_new(head, 2, nz);
 	if (!cells)
 		return -ENOMEM;
-	cell_str(cells[0], "COUNTER");
-	cell_str(cells[1], "VALUE");
 	for (size_t i = 0; i < counters->n; i++) {
 		const struct jv *v = &counters->items[i];
 		if (v->t != J_NUM || v->i == 0)

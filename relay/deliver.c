@@ -71,6 +71,13 @@ static void on_timer(uv_timer_t *t)
 	schedule(t->data);
 }
 
+/* Schedule again within ms at the latest (an earlier wake-up stays). */
+static void wake_within(struct deliverer *d, uint64_t ms)
+{
+	if (!uv_is_active((uv_handle_t *)&d->timer) || uv_timer_get_due_in(&d->timer) > ms)
+		uv_timer_start(&d->timer, on_timer, ms, 0);
+}
+
 /* Wake up when the earliest deferred delivery falls due. The store holds the
  * due times (wall clock), so this also covers deliveries deferred before a
  * restart, and a timer that fired a little before its row was due (the
@@ -82,8 +89,7 @@ static void arm_timer(struct deliverer *d)
 	if (store_deliver_next_try(d->r->store, d->conf->name, now, &next) < 0 || next == 0)
 		return;
 	uint64_t in = (uint64_t)(next - now) + 1;
-	if (!uv_is_active((uv_handle_t *)&d->timer) || uv_timer_get_due_in(&d->timer) > in)
-		uv_timer_start(&d->timer, on_timer, in, 0);
+	wake_within(d, in);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -129,9 +135,7 @@ static void record_failure(struct deliverer *d, struct dl_item *it)
 	store_deliver_defer(r->store, list, it->seq, util_now_ms() + delay * 1000, it->error);
 	log_warn("deliver", "deferred", "list=%s msg=%s retry_s=%lld err=%s", list, hex,
 		 (long long)delay, log_q(it->error));
-	if (!uv_is_active((uv_handle_t *)&d->timer) ||
-	    uv_timer_get_due_in(&d->timer) > (uint64_t)delay * 1000)
-		uv_timer_start(&d->timer, on_timer, (uint64_t)delay * 1000, 0);
+	wake_within(d, (uint64_t)delay * 1000);
 }
 
 static void record_done(struct deliverer *d, const int64_t *seqs, const struct dl_item *items,
@@ -146,9 +150,7 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 		d->l->deliver_unsure = 1;
 		/* The rows stay due and nothing else would wake us for them:
 		 * come back (the Maildir finds its files and records them). */
-		if (!uv_is_active((uv_handle_t *)&d->timer) ||
-		    uv_timer_get_due_in(&d->timer) > DL_RECORD_RETRY_MS)
-			uv_timer_start(&d->timer, on_timer, DL_RECORD_RETRY_MS, 0);
+		wake_within(d, DL_RECORD_RETRY_MS);
 		return;
 	}
 	d->l->delivered += n;

@@ -19,7 +19,7 @@ int nonce_cache_add(struct nonce_cache *nc, const char *sender, const uint8_t no
 		    int64_t expires_ms);
 /* Drop the entries expired at now_ms; give memory back when mostly empty. */
 void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms);
-/* Entries held, and the bytes of the table (for tests and the soak bench). */
+/* Entries held, and the bytes of the table (test_nonce). */
 size_t nonce_cache_size(const struct nonce_cache *nc, size_t *bytes);
 
 #endif

@@ -107,6 +107,18 @@ def wait_until(pred, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def start_pair(a, b, timeout=20):
+    """Peer a (listening) and b (dialling a), start both and wait until
+    their session is up on both sides."""
+    a.add_peer(b)
+    b.add_peer(a, dial=True)
+    for r in (a, b):
+        r.start()
+        r.wait_ready()
+    wait_until(lambda: a.peer(b.id)["connected"] and b.peer(a.id)["connected"], timeout,
+               "%s-%s session up" % (a.id, b.id))
+
+
 def make_msg(msgid, subject="test", body="body\n", extra_headers=""):
     """An RFC 5322 message with LF line ends (bytes); msgid without <>."""
     return ("From: sender@example.org\nTo: list@example.org\n"

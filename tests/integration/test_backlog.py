@@ -5,7 +5,7 @@ back, all 50 arrive exactly once and a's queue drains.
 """
 import os
 
-from harness import HEX64, make_msg, run, wait_until
+from harness import HEX64, make_msg, run, start_pair, wait_until
 
 LIST = "incidents"
 N = 50
@@ -14,13 +14,7 @@ N = 50
 def main(t, fed):
     a = fed.relay("a")
     b = fed.relay("b", listen=False)
-    a.add_peer(b)
-    b.add_peer(a, dial=True)
-    a.start()
-    a.wait_ready()
-    b.start()
-    b.wait_ready()
-    wait_until(lambda: a.peer("b")["connected"] and b.peer("a")["connected"], 20, "a-b session up")
+    start_pair(a, b)
     t.ok(True, "a-b session up")
 
     b.stop()

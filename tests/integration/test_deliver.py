@@ -26,7 +26,7 @@ import subprocess
 import time
 
 import harness
-from harness import HEX64, make_msg, run, wait_until
+from harness import HEX64, make_msg, run, start_pair, wait_until
 from smtp_sink import SmtpSink
 
 LISTS = ("incidents", "smtp", "smtp-plain", "smtp-verify", "exec", "exec-missing")
@@ -185,12 +185,7 @@ def main(t, fed):
     }
     a = fed.relay("a", lists=LISTS)
     b = fed.relay("b", listen=False, lists=LISTS, list_conf=b_conf)
-    a.add_peer(b)
-    b.add_peer(a, dial=True)
-    for r in (a, b):
-        r.start()
-        r.wait_ready()
-    wait_until(lambda: a.peer("b")["connected"] and b.peer("a")["connected"], 20, "a-b session up")
+    start_pair(a, b)
 
     posts = {}
 

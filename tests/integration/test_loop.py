@@ -25,7 +25,7 @@ import os
 import re
 import smtplib
 
-from harness import HEX64, free_port, make_msg, run, wait_until
+from harness import HEX64, free_port, make_msg, run, start_pair, wait_until
 
 LIST = "incidents"
 
@@ -159,12 +159,7 @@ def main(t, fed):
     lm = ListManager(os.path.join(fed.tmp, "list"), port)
     b.list_conf = {LIST: {"ingest": "lmtp://127.0.0.1:%d" % port,
                           "deliver": "exec:/usr/bin/python3 %s" % lm.path}}
-    a.add_peer(b)
-    b.add_peer(a, dial=True)
-    for r in (a, b):
-        r.start()
-        r.wait_ready()
-    wait_until(lambda: a.peer("b")["connected"] and b.peer("a")["connected"], 20, "a-b session up")
+    start_pair(a, b)
     t.ok(b.log_events("lmtp_listening", list=LIST), "b's LMTP ingest for %s is listening" % LIST)
 
     # ---- 1. a post at a comes back to b through b's list ----

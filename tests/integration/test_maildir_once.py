@@ -15,7 +15,7 @@ as usual.
 import os
 import shutil
 
-from harness import HEX64, make_msg, run, wait_until
+from harness import HEX64, make_msg, run, start_pair, wait_until
 
 LIST = "incidents"
 
@@ -23,12 +23,7 @@ LIST = "incidents"
 def main(t, fed):
     a = fed.relay("a")
     b = fed.relay("b", listen=False)
-    a.add_peer(b)
-    b.add_peer(a, dial=True)
-    for r in (a, b):
-        r.start()
-        r.wait_ready()
-    wait_until(lambda: a.peer("b")["connected"] and b.peer("a")["connected"], 20, "a-b session up")
+    start_pair(a, b)
     md = b.maildir(LIST)
     new = os.path.join(md, "new")
 
