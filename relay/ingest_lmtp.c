@@ -211,6 +211,9 @@ static void wrote(uv_write_t *w, int status)
 static int sess_write(struct sess *s, uint8_t *data, size_t len)
 {
 	size_t off = 0;
+	/* An MTA's log and ours are matched: a message's line is written
+	 * before its reply, not at the end of the loop iteration. */
+	log_flush();
 	if (uv_stream_get_write_queue_size(&s->h.s) == 0) {
 		uv_buf_t b0 = uv_buf_init((char *)data, (unsigned)len);
 		int w = uv_try_write(&s->h.s, &b0, 1);

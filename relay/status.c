@@ -160,6 +160,7 @@ static void wrote(uv_write_t *w, int status)
 void status_answer(struct conn *c, char *data, size_t len)
 {
 	struct wreq *wr = calloc(1, sizeof(*wr));
+	log_flush();    /* what the command logged is in the log before its answer */
 	c->answered = 1;
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	if (!wr) {

@@ -25,6 +25,8 @@ void log_event(enum il_log_level level, const char *sub, const char *event, cons
  * than an iteration; a kill -9 may lose the lines of the iteration it hits.
  * Other threads keep writing each line at once.
  */
+/* Code that answers a client calls log_flush() first, so that the lines of
+ * what it did are in the log by the time the client hears back. */
 void log_batch_start(void);
 void log_flush(void);
 void log_batch_stop(void);
