@@ -79,10 +79,51 @@ static const char schema_v1[] =
 	 * at its limit; next_try is in the index so it filters without the table. */
 	"CREATE INDEX deliveries_due ON deliveries (list, state, seq, next_try);";
 
+/*
+ * v2: the id's uniqueness moves from a UNIQUE column to an index on
+ * (origin_time, id). An id is a SHA-256, so an index on it alone puts every
+ * insert on a random leaf page, and a WAL commit writes each touched page
+ * whole: about 8 KiB per message. Messages arrive in about the order of
+ * their origin time, so (origin_time, id) inserts land on the last few
+ * pages, shared by the whole batch. The same id always has the same origin
+ * time (both are signed), so the index is just as unique. Lookups that know
+ * the envelope give both; the rare ones by id alone (operator commands)
+ * scan this index, which covers id. SQLite cannot drop a column constraint:
+ * the table is rebuilt, keeping its AUTOINCREMENT counter.
+ */
+static const char schema_v2[] =
+	"CREATE TABLE messages_v2 ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id BLOB NOT NULL CHECK (length(id) = 32),"
+	" list TEXT NOT NULL,"
+	" msgid TEXT,"
+	" origin TEXT,"
+	" origin_time INTEGER NOT NULL,"
+	" received INTEGER NOT NULL,"
+	" tlp INTEGER NOT NULL,"
+	" local INTEGER NOT NULL,"
+	" blob BLOB NOT NULL);"
+	"INSERT INTO messages_v2 SELECT seq, id, list, msgid, origin, origin_time, received,"
+	" tlp, local, blob FROM messages ORDER BY seq;"
+	"CREATE TEMP TABLE il_seq AS SELECT seq FROM sqlite_sequence WHERE name = 'messages';"
+	"DROP TABLE messages;"
+	"ALTER TABLE messages_v2 RENAME TO messages;"
+	"UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(seq), 0) FROM il_seq))"
+	" WHERE name = 'messages';"
+	"INSERT INTO sqlite_sequence (name, seq) SELECT 'messages', seq FROM il_seq"
+	" WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'messages');"
+	"DROP TABLE il_seq;"
+	"CREATE UNIQUE INDEX messages_time_id ON messages (origin_time, id);"
+	"CREATE UNIQUE INDEX messages_list_msgid ON messages (list, msgid)"
+	" WHERE msgid IS NOT NULL;"
+	"CREATE INDEX messages_received ON messages (received);";
+
 static int migrate_create_v1(sqlite3 *db) { return sqlite3_exec(db, schema_v1, NULL, NULL, NULL); }
+static int migrate_v1_v2(sqlite3 *db) { return sqlite3_exec(db, schema_v2, NULL, NULL, NULL); }
 
 static int (*const store_migrations[IL_STORE_SCHEMA])(sqlite3 *db) = {
 	migrate_create_v1,                      /* 0 -> 1 */
+	migrate_v1_v2,                          /* 1 -> 2 */
 };
 
 /* Cached statements (enum store_stmt in store_int.h). */
@@ -100,13 +141,16 @@ static const char *const store_sql[STMT_COUNT_] = {
 			   " ON CONFLICT DO NOTHING",
 	[STMT_PUT_DELIVERY] = "INSERT INTO deliveries (list, seq, state, attempts, next_try)"
 			      " VALUES (?1, ?2, 0, 0, 0) ON CONFLICT DO NOTHING",
-	[STMT_SEQ_BY_ID] = "SELECT seq FROM messages WHERE id = ?1",
+	/* By id alone: a scan of messages_time_id, for operators and odd loops. */
+	[STMT_SEQ_BY_ID] = "SELECT seq FROM messages INDEXED BY messages_time_id WHERE id = ?1",
+	[STMT_SEQ_BY_TID] = "SELECT seq FROM messages WHERE origin_time = ?2 AND id = ?1",
 	[STMT_ID_BY_MSGID] = "SELECT id FROM messages WHERE list = ?1 AND msgid = ?2",
 	[STMT_Q_FETCH] = "SELECT q.seq, m.id, m.blob, q.queued FROM peer_queue AS q"
 			 " JOIN messages AS m ON m.seq = q.seq"
 			 " WHERE q.peer = ?1 AND q.seq > ?2 ORDER BY q.seq LIMIT ?3",
-	[STMT_Q_ACK] = "DELETE FROM peer_queue WHERE peer = ?1"
-		       " AND seq = (SELECT seq FROM messages WHERE id = ?2)",
+	[STMT_Q_ACK] = "DELETE FROM peer_queue WHERE peer = ?1 AND seq = ?2",
+	[STMT_Q_PURGE_ONE] = "DELETE FROM peer_queue WHERE peer = ?1 AND seq IN"
+			     " (SELECT seq FROM messages INDEXED BY messages_time_id WHERE id = ?2)",
 	[STMT_Q_STATS] = "SELECT count(*), coalesce(min(queued), 0) FROM peer_queue"
 			 " WHERE peer = ?1",
 	[STMT_Q_PURGE_ALL] = "DELETE FROM peer_queue WHERE peer = ?1",
@@ -132,7 +176,8 @@ static const char *const store_sql[STMT_COUNT_] = {
 	/* An operator's retry starts a fresh backoff: attempts back to 0. */
 	[STMT_D_RETRY_ONE] = "UPDATE deliveries SET state = 0, next_try = 0, attempts = 0"
 			     " WHERE list = ?1 AND state = 1"
-			     " AND seq = (SELECT seq FROM messages WHERE id = ?2)",
+			     " AND seq IN (SELECT seq FROM messages INDEXED BY messages_time_id"
+			     " WHERE id = ?2)",
 	[STMT_D_RETRY_ALL] = "UPDATE deliveries SET state = 0, next_try = 0, attempts = 0"
 			     " WHERE list = ?1 AND state = 1",
 	[STMT_D_NEXT] = "SELECT min(next_try) FROM deliveries"
@@ -536,10 +581,11 @@ void store_close(struct il_store *st)
 static int put_find_dup(struct il_store *st, struct store_item *it)
 {
 	sqlite3_stmt *s;
-	int r = store_stmt(st, STMT_SEQ_BY_ID, &s);
+	int r = store_stmt(st, STMT_SEQ_BY_TID, &s);
 	if (r)
 		return r;
 	store_bind_id(s, 1, it->id);
+	sqlite3_bind_int64(s, 2, it->origin_time_ms);
 	int rc = sqlite3_step(s);
 	store_stmt_done(s);
 	if (rc == SQLITE_ROW) {
@@ -659,17 +705,30 @@ fail:
 	return r;
 }
 
-int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN])
+static int has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms,
+		  int any)
 {
 	sqlite3_stmt *s;
-	int r = store_stmt(st, STMT_SEQ_BY_ID, &s);
+	int r = store_stmt(st, any ? STMT_SEQ_BY_ID : STMT_SEQ_BY_TID, &s);
 	if (r)
 		return r;
 	store_bind_id(s, 1, id);
+	if (!any)
+		sqlite3_bind_int64(s, 2, origin_time_ms);
 	int rc = sqlite3_step(s);
 	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_err(st, rc, "has_id");
 	store_stmt_done(s);
 	return r;
+}
+
+int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms)
+{
+	return has_id(st, id, origin_time_ms, 0);
+}
+
+int store_has_id_any(struct il_store *st, const uint8_t id[IL_SHA256_LEN])
+{
+	return has_id(st, id, 0, 1);
 }
 
 int store_find_msgid(struct il_store *st, const char *list, const char *message_id,

@@ -57,17 +57,16 @@ fail:
 	return r;
 }
 
-static void bind_id(sqlite3_stmt *s, int idx, const void *items, size_t i)
+static void bind_seq(sqlite3_stmt *s, int idx, const void *items, size_t i)
 {
-	store_bind_id(s, idx, ((const uint8_t(*)[IL_SHA256_LEN])items)[i]);
+	sqlite3_bind_int64(s, idx, ((const int64_t *)items)[i]);
 }
 
-int store_queue_ack(struct il_store *st, const char *peer,
-		    const uint8_t (*ids)[IL_SHA256_LEN], size_t n)
+int store_queue_ack(struct il_store *st, const char *peer, const int64_t *seqs, size_t n)
 {
-	if (!st || !peer || (!ids && n))
+	if (!st || !peer || (!seqs && n))
 		return -EINVAL;
-	return store_exec_each(st, STMT_Q_ACK, peer, n, bind_id, ids, "queue_ack");
+	return store_exec_each(st, STMT_Q_ACK, peer, n, bind_seq, seqs, "queue_ack");
 }
 
 int store_queue_stats(struct il_store *st, const char *peer, uint64_t *count, int64_t *oldest_ms)
@@ -98,7 +97,7 @@ int store_queue_purge(struct il_store *st, const char *peer, const uint8_t *id, 
 		return -EINVAL;
 	sqlite3_stmt *s;
 	/* Dropping one message is an ack the peer never sent. */
-	int r = store_stmt(st, id ? STMT_Q_ACK : STMT_Q_PURGE_ALL, &s);
+	int r = store_stmt(st, id ? STMT_Q_PURGE_ONE : STMT_Q_PURGE_ALL, &s);
 	if (r)
 		return r;
 	sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);

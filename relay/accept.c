@@ -198,7 +198,7 @@ static int precheck(struct rx_batch *b, struct rx_item *it, int64_t now)
 	const struct il_peer_conf *pc = config_peer(r->cfg, b->peer);
 	if (!l || !pc || !config_peer_has_list(pc, env->list))
 		return RES_UNKNOWN_LIST;
-	int has = store_has_id(r->store, env->id);
+	int has = store_has_id(r->store, env->id, (int64_t)env->origin_time_ms);
 	if (has < 0)
 		return RES_TEMPFAIL;
 	if (has > 0 || envelope_path_has(env, r->cfg->id))

@@ -266,10 +266,10 @@ static void log_refused_by_peer(struct peer *p, const uint8_t *id, int res)
 
 /* Results for messages we sent: acknowledge all but TEMPFAIL. Returns the
  * number of TEMPFAIL results. */
-static size_t apply_results(struct peer *p, const uint8_t (*ids)[IL_SHA256_LEN], size_t n,
-			    const uint8_t *res)
+static size_t apply_results(struct peer *p, const uint8_t (*ids)[IL_SHA256_LEN],
+			    const int64_t *seqs, size_t n, const uint8_t *res)
 {
-	uint8_t (*ack)[IL_SHA256_LEN] = malloc((n ? n : 1) * IL_SHA256_LEN);
+	int64_t *ack = malloc((n ? n : 1) * sizeof(*ack));
 	size_t na = 0, temp = 0;
 	IL_ASSERT(ack);
 	for (size_t i = 0; i < n; i++) {
@@ -281,9 +281,9 @@ static size_t apply_results(struct peer *p, const uint8_t (*ids)[IL_SHA256_LEN],
 			p->sent++;
 		else
 			log_refused_by_peer(p, ids[i], res[i]);
-		memcpy(ack[na++], ids[i], IL_SHA256_LEN);
+		ack[na++] = seqs[i];
 	}
-	int e = store_queue_ack(p->r->store, p->id, (const uint8_t(*)[IL_SHA256_LEN])ack, na);
+	int e = store_queue_ack(p->r->store, p->id, ack, na);
 	if (e < 0) {
 		/* Still queued: count them as unanswered so they go again. */
 		log_warn("store", "ack_failed", "peer=%s err=%s", p->id, log_q(il_strerror(e)));
@@ -359,7 +359,7 @@ static void handle_pull(struct peer *p, struct rep_ctx *rc, struct rbuf *body)
 		return;
 	}
 	if (token && token == p->ob.token && count == p->ob.n)
-		apply_results(p, (const uint8_t(*)[IL_SHA256_LEN])p->ob.ids, p->ob.n, res);
+		apply_results(p, (const uint8_t(*)[IL_SHA256_LEN])p->ob.ids, p->ob.seqs, p->ob.n, res);
 	/* One batch is outstanding at a time: whatever it left unacknowledged
 	 * goes again, from the start of the queue. */
 	p->ob.token = 0;
@@ -626,7 +626,7 @@ static void on_push_reply(struct req_slot *s, uint8_t status, struct rbuf *body)
 		uint32_t count = rbuf_u32(body);
 		const uint8_t *res = rbuf_take(body, count);
 		if (!body->err && count == s->n) {
-			if (apply_results(p, (const uint8_t(*)[IL_SHA256_LEN])s->ids, s->n, res) > 0) {
+			if (apply_results(p, (const uint8_t(*)[IL_SHA256_LEN])s->ids, s->seqs, s->n, res) > 0) {
 				p->push_cursor = 0;
 				p->push_blocked_until = (int)(util_mono_ms() / 1000 + 1);
 			}

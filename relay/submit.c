@@ -123,6 +123,18 @@ void relay_submit_flush(struct relay *r)
 	store_group(r, s, n);
 }
 
+/* The list keeps the Message-ID, so the (list, Message-ID) index finds our
+ * delivery in one lookup; only a list that rewrote it (or a forged header)
+ * costs a scan by id alone. */
+static int is_our_delivery(struct relay *r, const char *list, const struct il_mailinfo *mi)
+{
+	uint8_t id[IL_SHA256_LEN];
+	if (mi->message_id && store_find_msgid(r->store, list, mi->message_id, id) > 0 &&
+	    memcmp(id, mi->interlist_id, IL_SHA256_LEN) == 0)
+		return 1;
+	return store_has_id_any(r->store, mi->interlist_id) > 0;
+}
+
 /* At the end of a loop iteration: store the waiting posts unless a sync is
  * running, whose end stores them (relay_submit_flush from durable.c). */
 static void flush_submits(uv_check_t *h)
@@ -159,7 +171,7 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 		return e;
 	}
 	/* Our own delivery coming back through the list: a loop, not a post. */
-	if (mi.has_interlist_id && store_has_id(r->store, mi.interlist_id) > 0) {
+	if (mi.has_interlist_id && is_our_delivery(r, list, &mi)) {
 		r->c.loops++;
 		envelope_id_hex(mi.interlist_id, hex);
 		log_info("ingest", "loop", "list=%s msg=%s", list, hex);

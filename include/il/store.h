@@ -20,7 +20,7 @@
 
 #include "il/crypto.h"
 
-#define IL_STORE_SCHEMA 1
+#define IL_STORE_SCHEMA 2
 #define IL_STORE_FILE "interlist.db"
 
 struct il_store;
@@ -64,8 +64,13 @@ int store_put(struct il_store *st, struct store_item *items, size_t n);
 int store_read_begin(struct il_store *st);
 void store_read_end(struct il_store *st, int begun);
 
-/* 1 if a message with this envelope id is stored, 0 if not, < 0 on error. */
-int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN]);
+/* 1 if a message with this envelope id (signed at origin_time_ms, as the
+ * envelope says) is stored, 0 if not, < 0 on error. One index lookup. */
+int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms);
+
+/* The same without the origin time: scans the (origin_time, id) index, so
+ * keep it off hot paths (docs/store.md). */
+int store_has_id_any(struct il_store *st, const uint8_t id[IL_SHA256_LEN]);
 
 /* Id of the message stored for list + Message-ID: 1 found, 0 not, < 0 error. */
 int store_find_msgid(struct il_store *st, const char *list, const char *message_id,
@@ -91,10 +96,10 @@ void store_entries_free(struct store_entry *e, size_t n);
 int store_queue_fetch(struct il_store *st, const char *peer, int64_t after_seq,
 		      size_t max_n, size_t max_bytes, struct store_entry *out, size_t *n_out);
 
-/* Remove acknowledged messages (by envelope id) from peer's queue, one
- * transaction. Unknown ids are ignored (acks are idempotent). */
-int store_queue_ack(struct il_store *st, const char *peer,
-		    const uint8_t (*ids)[IL_SHA256_LEN], size_t n);
+/* Remove acknowledged messages (by the seqs store_queue_fetch gave) from
+ * peer's queue, one transaction. Seqs not queued for peer are ignored (acks
+ * are idempotent). */
+int store_queue_ack(struct il_store *st, const char *peer, const int64_t *seqs, size_t n);
 
 /* Count and oldest queued_ms (0 when empty) of peer's queue. */
 int store_queue_stats(struct il_store *st, const char *peer, uint64_t *count, int64_t *oldest_ms);

@@ -78,6 +78,17 @@ static void fill(struct store_item *it, struct titem *t, uint32_t n, const char 
 }
 
 /* Put a single item; returns store_put's code, *result the item's. */
+/* Is the message filled with number n stored? By id and origin time, and by
+ * id alone (the scan), which must agree. */
+static int has(struct il_store *st, uint32_t n)
+{
+	uint8_t id[IL_SHA256_LEN];
+	make_id(id, n);
+	int r = store_has_id(st, id, 1700000000000 + n);
+	CHECK_EQ(store_has_id_any(st, id), r);
+	return r;
+}
+
 static int put1(struct il_store *st, uint32_t n, const char *list, const char *msgid,
 		const char *const *peers, size_t n_peers, int deliver, int *result, int64_t *seq)
 {
@@ -218,10 +229,12 @@ static void test_put(void)
 		if (i)
 			CHECK(it[i].seq > it[i - 1].seq);
 	}
-	CHECK_EQ(store_has_id(st, t[0].id), 1);
+	CHECK_EQ(has(st, 1), 1);
+	CHECK_EQ(has(st, 999), 0);
 	uint8_t id[IL_SHA256_LEN], other[IL_SHA256_LEN];
 	make_id(other, 999);
-	CHECK_EQ(store_has_id(st, other), 0);
+	/* The right id with another origin time is another message. */
+	CHECK_EQ(store_has_id(st, t[0].id, 1700000000000 + 2), 0);
 	CHECK_EQ(store_find_msgid(st, "list-a", "<m2@x>", id), 1);
 	CHECK(memcmp(id, t[1].id, IL_SHA256_LEN) == 0);
 	CHECK_EQ(store_find_msgid(st, "list-b", "<m1@x>", id), 1);
@@ -265,8 +278,7 @@ static void test_put(void)
 	CHECK_EQ(store_deliver_stats(st, "list-a", &p, NULL), 0);
 	CHECK_EQ(q, q_before + 2);
 	CHECK_EQ(p, p_before + 2);
-	make_id(id, 10);
-	CHECK_EQ(store_has_id(st, id), 0);
+	CHECK_EQ(has(st, 10), 0);
 
 	/* Bad input is refused before anything is written. */
 	fill(&it[0], &t[0], 20, "list-a", NULL, NULL, 0, 0);
@@ -311,7 +323,7 @@ static void test_put_rollback(void)
 	CHECK_EQ(store_put(st, it, 3), IL_ESTORE);
 	CHECK_EQ(it[0].result, IL_ESTORE);
 	CHECK_EQ(it[0].seq, 0);
-	CHECK_EQ(store_has_id(st, t[0].id), 0);
+	CHECK_EQ(has(st, 1), 0);
 	uint64_t q = 9;
 	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
 	CHECK_EQ(q, 0);
@@ -350,11 +362,8 @@ static void test_batch_atomic(void)
 		 (long long)it[1].seq, (long long)it[1].seq, (long long)it[1].seq);
 	CHECK_EQ(side_sql(dir, sql), SQLITE_OK);
 
-	uint8_t ids[2][IL_SHA256_LEN];
-	memcpy(ids[0], t[0].id, IL_SHA256_LEN);
-	memcpy(ids[1], t[1].id, IL_SHA256_LEN);
-	CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ids, 2), IL_ESTORE);
 	int64_t seqs[2] = { it[0].seq, it[1].seq };
+	CHECK_EQ(store_queue_ack(st, "peer-a", seqs, 2), IL_ESTORE);
 	CHECK_EQ(store_deliver_done(st, "list-a", seqs, 2), IL_ESTORE);
 	struct store_entry e[2];
 	size_t n = 9;
@@ -455,13 +464,10 @@ static void test_queue(void)
 	CHECK_EQ(count, 0);
 	CHECK_EQ(oldest, 0);
 
-	/* Ack is per peer, by id, idempotent, unknown ids ignored. */
-	uint8_t ids[3][IL_SHA256_LEN];
-	memcpy(ids[0], t[0].id, IL_SHA256_LEN);
-	memcpy(ids[1], t[1].id, IL_SHA256_LEN);
-	make_id(ids[2], 4242);
-	CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ids, 3), 0);
-	CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ids, 3), 0);
+	/* Ack is per peer, by seq, idempotent, unknown seqs ignored. */
+	int64_t acks[3] = { it[0].seq, it[1].seq, 424242 };
+	CHECK_EQ(store_queue_ack(st, "peer-a", acks, 3), 0);
+	CHECK_EQ(store_queue_ack(st, "peer-a", acks, 3), 0);
 	CHECK_EQ(store_queue_stats(st, "peer-a", &count, NULL), 0);
 	CHECK_EQ(count, 8);
 	CHECK_EQ(store_queue_stats(st, "peer-b", &count, NULL), 0);
@@ -662,10 +668,8 @@ static void test_prune(void)
 	CHECK_EQ(store_prune(st, cutoff, &removed), 0);
 	CHECK_EQ(removed, 2);
 	uint8_t id[IL_SHA256_LEN];
-	for (uint32_t i = 1; i <= 6; i++) {
-		make_id(id, i);
-		CHECK_EQ(store_has_id(st, id), i == 1 || i == 5 ? 0 : 1);
-	}
+	for (uint32_t i = 1; i <= 6; i++)
+		CHECK_EQ(has(st, i), i == 1 || i == 5 ? 0 : 1);
 	/* Its list + Message-ID is free again once the message is gone. */
 	CHECK_EQ(store_find_msgid(st, "l", "<1@x>", id), 0);
 	uint64_t msgs = 0;
@@ -694,7 +698,7 @@ static void test_reopen_backup(void)
 	it[3].message_id = NULL;
 	CHECK_EQ(store_put(st, it, 4), 0);
 	CHECK_EQ(store_deliver_park(st, "list-p", it[1].seq, "550 nope"), 0);
-	CHECK_EQ(store_queue_ack(st, "peer-b", (const uint8_t(*)[IL_SHA256_LEN])t[0].id, 1), 0);
+	CHECK_EQ(store_queue_ack(st, "peer-b", &it[0].seq, 1), 0);
 
 	/* Backup refuses an existing path, then copies. */
 	char bdir[512], bpath[600];
@@ -716,8 +720,8 @@ static void test_reopen_backup(void)
 		uint64_t msgs = 0, count = 0, pending = 0, failed = 0;
 		CHECK_EQ(store_size(st, &msgs, NULL), 0);
 		CHECK_EQ(msgs, 4);
-		for (int i = 0; i < 4; i++)
-			CHECK_EQ(store_has_id(st, t[i].id), 1);
+		for (uint32_t i = 0; i < 4; i++)
+			CHECK_EQ(has(st, 400 + i), 1);
 		uint8_t id[IL_SHA256_LEN];
 		CHECK_EQ(store_find_msgid(st, "list-p", "<p2@x>", id), 1);
 		CHECK(memcmp(id, t[2].id, IL_SHA256_LEN) == 0);
@@ -796,7 +800,7 @@ static void test_durability(void)
 	uint32_t missing = 0;
 	for (uint32_t i = 0; i < acked; i++) {
 		make_id(id, i);
-		if (store_has_id(st, id) != 1)
+		if (store_has_id(st, id, 1700000000000 + i) != 1)
 			missing++;
 	}
 	CHECK_EQ(missing, 0);
@@ -847,12 +851,12 @@ static void bench(void)
 		CHECK_EQ(store_queue_fetch(st, "peer-a", after, BATCH, SIZE_MAX, e, &n), 0);
 		if (n == 0)
 			break;
-		uint8_t (*ack)[IL_SHA256_LEN] = malloc(n * IL_SHA256_LEN);
+		int64_t *ack = malloc(n * sizeof(*ack));
 		for (size_t i = 0; i < n; i++)
-			memcpy(ack[i], e[i].id, IL_SHA256_LEN);
+			ack[i] = e[i].seq;
 		after = e[n - 1].seq;
 		store_entries_free(e, n);
-		CHECK_EQ(store_queue_ack(st, "peer-a", (const uint8_t(*)[IL_SHA256_LEN])ack, n), 0);
+		CHECK_EQ(store_queue_ack(st, "peer-a", ack, n), 0);
 		free(ack);
 		total += n;
 	}
@@ -890,6 +894,69 @@ static int rm_one(const char *path, const struct stat *sb, int type, struct FTW 
 	return remove(path);
 }
 
+/* A store written by schema 1 (a UNIQUE id column) opens as schema 2: the
+ * messages and their queue rows are kept, the AUTOINCREMENT counter too
+ * (here above the largest seq, as after a prune of the newest message), and
+ * a new message gets a seq never used before. The schema 1 text below is
+ * that release's, as a file from it holds. */
+static void test_migrate_v1(void)
+{
+	const char *dir = new_dir("migrate");
+	CHECK_EQ(util_mkdirs(dir, 0700), 0);
+	char sql[4096], hex[2][2 * IL_SHA256_LEN + 1];
+	for (uint32_t i = 0; i < 2; i++) {
+		uint8_t id[IL_SHA256_LEN];
+		make_id(id, i + 1);
+		for (size_t k = 0; k < IL_SHA256_LEN; k++)
+			snprintf(hex[i] + 2 * k, 3, "%02x", id[k]);
+	}
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+		 " id BLOB NOT NULL UNIQUE CHECK (length(id) = 32), list TEXT NOT NULL,"
+		 " msgid TEXT, origin TEXT, origin_time INTEGER NOT NULL,"
+		 " received INTEGER NOT NULL, tlp INTEGER NOT NULL, local INTEGER NOT NULL,"
+		 " blob BLOB NOT NULL);"
+		 "CREATE UNIQUE INDEX messages_list_msgid ON messages (list, msgid)"
+		 " WHERE msgid IS NOT NULL;"
+		 "CREATE INDEX messages_received ON messages (received);"
+		 "CREATE TABLE peer_queue (peer TEXT NOT NULL, seq INTEGER NOT NULL,"
+		 " queued INTEGER NOT NULL, PRIMARY KEY (peer, seq)) WITHOUT ROWID;"
+		 "CREATE TABLE deliveries (list TEXT NOT NULL, seq INTEGER NOT NULL,"
+		 " state INTEGER NOT NULL, attempts INTEGER NOT NULL, next_try INTEGER NOT NULL,"
+		 " last_error TEXT, PRIMARY KEY (list, seq)) WITHOUT ROWID;"
+		 "CREATE INDEX deliveries_due ON deliveries (list, state, seq, next_try);"
+		 "INSERT INTO messages VALUES (1, x'%s', 'l', '<one@x>', 'o', 1700000000001,"
+		 " 1, 2, 0, x'00');"
+		 "INSERT INTO messages VALUES (2, x'%s', 'l', '<two@x>', 'o', 1700000000002,"
+		 " 1, 2, 0, x'00');"
+		 "INSERT INTO peer_queue VALUES ('peer-a', 1, 1), ('peer-a', 2, 1);"
+		 "UPDATE sqlite_sequence SET seq = 7 WHERE name = 'messages';"
+		 "PRAGMA user_version = 1;",
+		 hex[0], hex[1]);
+	CHECK_EQ(side_sql(dir, sql), SQLITE_OK);
+	CHECK_EQ(side_int(dir, "SELECT seq FROM sqlite_sequence WHERE name = 'messages'"), 7);
+	struct il_store *st = open_ok(dir);
+	CHECK_EQ(side_int(dir, "PRAGMA user_version"), IL_STORE_SCHEMA);
+	/* No UNIQUE column constraint left, the new index there. */
+	CHECK_EQ(side_int(dir, "SELECT count(*) FROM pragma_index_list('messages')"
+			       " WHERE origin = 'u'"), 0);
+	CHECK_EQ(side_int(dir, "SELECT count(*) FROM pragma_index_list('messages')"
+			       " WHERE name = 'messages_time_id' AND \"unique\""), 1);
+	CHECK_EQ(has(st, 1), 1);
+	CHECK_EQ(has(st, 2), 1);
+	uint64_t q = 0;
+	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
+	CHECK_EQ(q, 2);
+	int result = 0;
+	int64_t seq = 0;
+	CHECK_EQ(put1(st, 1, "l", "<other@x>", one_peer, 1, 1, &result, NULL), 0);
+	CHECK_EQ(result, IL_EDUP);      /* the same id, though another Message-ID */
+	CHECK_EQ(put1(st, 3, "l", "<three@x>", one_peer, 1, 1, &result, &seq), 0);
+	CHECK_EQ(result, 0);
+	CHECK(seq > 7);         /* never one of the pruned seqs */
+	store_close(st);
+}
+
 int main(void)
 {
 	tmp_root = check_tmpdir();
@@ -902,6 +969,7 @@ int main(void)
 	test_deliver();
 	test_prune();
 	test_reopen_backup();
+	test_migrate_v1();
 	test_durability();
 	bench();
 	/* Keep the files of a failed run for a look with sqlite3. */
