@@ -17,6 +17,7 @@
 
 #include "il/error.h"
 #include "il/mailhdr.h"
+#include "il/util.h"
 
 /* "X-Interlist-" is the prefix of every header the relay writes itself. */
 #define RELAY_PREFIX "x-interlist-"
@@ -483,6 +484,15 @@ int mailhdr_parse(const uint8_t *msg, size_t len, size_t max_bytes, struct il_ma
 				goto nomem;
 			if (parse_interlist_id(v, vlen, info->interlist_id) == 0)
 				info->has_interlist_id = 1;
+			free(v);
+			v = NULL;
+		} else if (name_is(msg, &f, "x-interlist-time")) {
+			if (info->has_interlist_time)
+				continue;
+			if (!(v = hdr_value(msg, &f, &vlen)))
+				goto nomem;
+			if (util_time_parse(v, vlen, &info->interlist_time_ms) == 0)
+				info->has_interlist_time = 1;
 			free(v);
 			v = NULL;
 		}

@@ -141,8 +141,6 @@ static const char *const store_sql[STMT_COUNT_] = {
 			   " ON CONFLICT DO NOTHING",
 	[STMT_PUT_DELIVERY] = "INSERT INTO deliveries (list, seq, state, attempts, next_try)"
 			      " VALUES (?1, ?2, 0, 0, 0) ON CONFLICT DO NOTHING",
-	/* By id alone: a scan of messages_time_id, for operators and odd loops. */
-	[STMT_SEQ_BY_ID] = "SELECT seq FROM messages INDEXED BY messages_time_id WHERE id = ?1",
 	[STMT_SEQ_BY_TID] = "SELECT seq FROM messages WHERE origin_time = ?2 AND id = ?1",
 	[STMT_ID_BY_MSGID] = "SELECT id FROM messages WHERE list = ?1 AND msgid = ?2",
 	[STMT_Q_FETCH] = "SELECT q.seq, m.id, m.blob, q.queued FROM peer_queue AS q"
@@ -705,30 +703,18 @@ fail:
 	return r;
 }
 
-static int has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms,
-		  int any)
+int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms)
 {
 	sqlite3_stmt *s;
-	int r = store_stmt(st, any ? STMT_SEQ_BY_ID : STMT_SEQ_BY_TID, &s);
+	int r = store_stmt(st, STMT_SEQ_BY_TID, &s);
 	if (r)
 		return r;
 	store_bind_id(s, 1, id);
-	if (!any)
-		sqlite3_bind_int64(s, 2, origin_time_ms);
+	sqlite3_bind_int64(s, 2, origin_time_ms);
 	int rc = sqlite3_step(s);
 	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_err(st, rc, "has_id");
 	store_stmt_done(s);
 	return r;
-}
-
-int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms)
-{
-	return has_id(st, id, origin_time_ms, 0);
-}
-
-int store_has_id_any(struct il_store *st, const uint8_t id[IL_SHA256_LEN])
-{
-	return has_id(st, id, 0, 1);
 }
 
 int store_find_msgid(struct il_store *st, const char *list, const char *message_id,

@@ -106,6 +106,51 @@ int util_mkdirs(const char *path, unsigned mode)
 	return 0;
 }
 
+void util_time_str(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (ms < 0 || !gmtime_r(&t, &tm)) {
+		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	/* Room for any int the compiler imagines in tm; real dates take 24. */
+	char buf[96];
+	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	snprintf(out, 32, "%.31s", buf);
+}
+
+int util_time_parse(const char *s, size_t n, int64_t *ms)
+{
+	/* Digits where the form has them, these separators elsewhere. */
+	static const char form[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	int v[7] = { 0 };
+	static const uint8_t field_of[24] = { 0, 0, 0, 0, 9, 1, 1, 9, 2, 2, 9, 3, 3,
+					      9, 4, 4, 9, 5, 5, 9, 6, 6, 6, 9 };
+	if (n != sizeof(form) - 1)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (form[i] != 'd') {
+			if (s[i] != form[i])
+				return -1;
+			continue;
+		}
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v[field_of[i]] = v[field_of[i]] * 10 + (s[i] - '0');
+	}
+	struct tm tm = { .tm_year = v[0] - 1900, .tm_mon = v[1] - 1, .tm_mday = v[2],
+			 .tm_hour = v[3], .tm_min = v[4], .tm_sec = v[5] };
+	time_t t = timegm(&tm);
+	/* timegm normalises 02-30 into March: a date that moved was not real. */
+	if (t == (time_t)-1 || tm.tm_year != v[0] - 1900 || tm.tm_mon != v[1] - 1 ||
+	    tm.tm_mday != v[2] || tm.tm_hour != v[3] || tm.tm_min != v[4] || tm.tm_sec != v[5])
+		return -1;
+	*ms = (int64_t)t * 1000 + v[6];
+	return 0;
+}
+
 int util_fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

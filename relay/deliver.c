@@ -44,14 +44,17 @@ const struct il_list_conf *dl_list(const struct dl_item *it) { return it->d->con
 
 char *deliver_relay_headers(const struct il_envelope *env)
 {
-	char hex[IL_ID_HEX_LEN + 1], path[IL_PATH_MAX * (IL_ID_MAX + 1) + 1];
+	char hex[IL_ID_HEX_LEN + 1], path[IL_PATH_MAX * (IL_ID_MAX + 1) + 1], when[32];
 	char *out = NULL;
 	envelope_id_hex(env->id, hex);
 	envelope_path_str(env, path, sizeof(path));
+	/* The origin time with the id: the ingest's loop check finds the
+	 * message by both in one index search (docs/store.md). */
+	util_time_str((int64_t)env->origin_time_ms, when);
 	if (asprintf(&out,
-		     "X-Interlist-Id: %s\nX-Interlist-Origin: %s\nX-Interlist-Path: %s\n"
-		     "X-Interlist-TLP: %s\nX-Interlist-List: %s\n",
-		     hex, env->origin, path, tlp_name(env->tlp), env->list) < 0)
+		     "X-Interlist-Id: %s\nX-Interlist-Time: %s\nX-Interlist-Origin: %s\n"
+		     "X-Interlist-Path: %s\nX-Interlist-TLP: %s\nX-Interlist-List: %s\n",
+		     hex, when, env->origin, path, tlp_name(env->tlp), env->list) < 0)
 		return NULL;
 	return out;
 }

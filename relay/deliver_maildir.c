@@ -81,12 +81,10 @@ static void cur_load(const char *dir, struct curset *cs)
 }
 
 /* Delivered before (crash after the rename)? new/NAME, or NAME in cur/. */
-static int already_there(const char *dir, const char *name, struct curset *cs)
+static int already_there(const char *dir, int newfd, const char *name, struct curset *cs)
 {
-	char p[PATH_MAX];
 	struct stat st;
-	snprintf(p, sizeof(p), "%s/new/%s", dir, name);
-	if (stat(p, &st) == 0)
+	if (fstatat(newfd, name, &st, 0) == 0)
 		return 1;
 	if (!cs->loaded)
 		cur_load(dir, cs);
@@ -127,16 +125,36 @@ static void fail(struct dl_item *it, const char *what, int e)
 	snprintf(it->error, sizeof(it->error), "maildir %s: %s", what, strerror(-e));
 }
 
+static int open_dir(const char *dir, const char *sub)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/%s", dir, sub);
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 /*
  * Write the whole batch into tmp/, make it durable with one syncfs() (one
  * journal commit instead of one per file), then rename each file into new/
  * and fsync new/ once. A file is in new/ only once its bytes are on disk.
+ * Names are resolved against the two folders' descriptors: a full path
+ * would be walked again for every open and both sides of every rename.
  */
 void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 {
-	char tmp[PATH_MAX], dst[PATH_MAX], name[IL_ID_HEX_LEN + 16];
-	int written = 0, renamed = 0;
+	char name[IL_ID_HEX_LEN + 16];
+	int written = 0, renamed = 0, e;
 	struct curset cs = { 0 };
+	int tmpfd = open_dir(dir, "tmp");
+	int newfd = tmpfd < 0 ? tmpfd : open_dir(dir, "new");
+	if (tmpfd < 0 || newfd < 0) {
+		e = tmpfd < 0 ? tmpfd : newfd;
+		for (size_t i = 0; i < n; i++) {
+			items[i].backend = NULL;
+			fail(&items[i], "open", e);
+		}
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		file_name(it, name);
@@ -144,64 +162,57 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 		it->backend = NULL;
 		/* Only an item handed over before can be there: checking every
 		 * item would read cur/ (all the list's old mail) per batch. */
-		if (it->maybe_there && already_there(dir, name, &cs)) {
+		if (it->maybe_there && already_there(dir, newfd, name, &cs)) {
 			it->backend = (void *)1;        /* nothing to rename */
 			continue;
 		}
-		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
-		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		int fd = openat(tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			fail(it, "open", -errno);
 			continue;
 		}
-		int e = write_file(fd, it->headers, it->msg, it->msg_len);
+		e = write_file(fd, it->headers, it->msg, it->msg_len);
 		if (close(fd) < 0 && e == 0)
 			e = -errno;
 		if (e < 0) {
-			unlink(tmp);
+			unlinkat(tmpfd, name, 0);
 			fail(it, "write", e);
 			continue;
 		}
 		written++;
 	}
-	if (written) {
-		snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
-		int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int e = fd < 0 ? -errno : (syncfs(fd) < 0 ? -errno : 0);
-		if (fd >= 0)
-			close(fd);
-		if (e < 0) {
-			for (size_t i = 0; i < n; i++)
-				if (items[i].result == DL_DONE && !items[i].backend)
-					fail(&items[i], "sync", e);
-			free(cs.ids);
-			return;
-		}
+	if (written && syncfs(tmpfd) < 0) {
+		e = -errno;
+		for (size_t i = 0; i < n; i++)
+			if (items[i].result == DL_DONE && !items[i].backend)
+				fail(&items[i], "sync", e);
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		if (it->result != DL_DONE || it->backend)
 			continue;
 		file_name(it, name);
-		snprintf(tmp, sizeof(tmp), "%s/tmp/%s", dir, name);
-		snprintf(dst, sizeof(dst), "%s/new/%s", dir, name);
-		if (rename(tmp, dst) < 0) {
-			int e = -errno;
-			unlink(tmp);
+		if (renameat(tmpfd, name, newfd, name) < 0) {
+			e = -errno;
+			unlinkat(tmpfd, name, 0);
 			fail(it, "rename", e);
 			continue;
 		}
 		renamed++;
 	}
-	if (renamed) {
-		snprintf(dst, sizeof(dst), "%s/new", dir);
-		int e = util_fsync_dir(dst);
-		if (e < 0)
-			for (size_t i = 0; i < n; i++)
-				if (items[i].result == DL_DONE)
-					fail(&items[i], "fsync", e);
+	if (renamed && fsync(newfd) < 0) {
+		e = -errno;
+		for (size_t i = 0; i < n; i++)
+			if (items[i].result == DL_DONE)
+				fail(&items[i], "fsync", e);
 	}
+out:
 	for (size_t i = 0; i < n; i++)
 		items[i].backend = NULL;
+	if (tmpfd >= 0)
+		close(tmpfd);
+	if (newfd >= 0)
+		close(newfd);
 	free(cs.ids);
 }

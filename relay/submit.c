@@ -123,16 +123,18 @@ void relay_submit_flush(struct relay *r)
 	store_group(r, s, n);
 }
 
-/* The list keeps the Message-ID, so the (list, Message-ID) index finds our
- * delivery in one lookup; only a list that rewrote it (or a forged header)
- * costs a scan by id alone. */
+/* Our delivery coming back carries X-Interlist-Id and X-Interlist-Time (its
+ * origin time): one index search finds it, and so does (list, Message-ID)
+ * when the list dropped the time but kept the Message-ID. Nothing scans by
+ * id alone here: any list member can write these headers. */
 static int is_our_delivery(struct relay *r, const char *list, const struct il_mailinfo *mi)
 {
 	uint8_t id[IL_SHA256_LEN];
-	if (mi->message_id && store_find_msgid(r->store, list, mi->message_id, id) > 0 &&
-	    memcmp(id, mi->interlist_id, IL_SHA256_LEN) == 0)
+	if (mi->has_interlist_time &&
+	    store_has_id(r->store, mi->interlist_id, mi->interlist_time_ms) > 0)
 		return 1;
-	return store_has_id_any(r->store, mi->interlist_id) > 0;
+	return mi->message_id && store_find_msgid(r->store, list, mi->message_id, id) > 0 &&
+	       memcmp(id, mi->interlist_id, IL_SHA256_LEN) == 0;
 }
 
 /* At the end of a loop iteration: store the waiting posts unless a sync is

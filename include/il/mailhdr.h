@@ -22,6 +22,8 @@ struct il_mailinfo {
 	int tlp_unknown;        /* a marking with an unknown level (read as red): log it */
 	int has_interlist_id;   /* an X-Interlist-Id header with 64 hex digits */
 	uint8_t interlist_id[IL_SHA256_LEN];
+	int has_interlist_time; /* an X-Interlist-Time header (util_time_parse) */
+	int64_t interlist_time_ms;
 };
 
 /*
@@ -31,7 +33,8 @@ struct il_mailinfo {
  *   encoded word that is malformed, or would decode to NUL, CR or LF, is kept
  *   as written. Charsets other than utf-8, us-ascii and iso-8859-1 keep their
  *   raw bytes.
- * - The first X-Interlist-Id with 64 hex digits sets interlist_id.
+ * - The first X-Interlist-Id with 64 hex digits sets interlist_id, the first
+ *   X-Interlist-Time in the form util_time_str writes sets interlist_time_ms.
  * - An empty header block (blank first line) is IL_ENOMSGID, not
  *   IL_ENOTMAIL: it is what prepare makes of a header of relay fields only.
  * - On any error info owns nothing.
@@ -41,7 +44,7 @@ struct il_mailinfo {
  * mailhdr_parse refuses as IL_ENOTMAIL. It turns each line end into a bare LF
  * (so "\r\r\n" becomes "\n": the output never holds CRLF), which makes it
  * idempotent, and parse reads the same fields from its output (except the
- * X-Interlist-Id it removed).
+ * X-Interlist-Id and X-Interlist-Time it removed).
  */
 
 /*

@@ -68,9 +68,6 @@ void store_read_end(struct il_store *st, int begun);
  * envelope says) is stored, 0 if not, < 0 on error. One index lookup. */
 int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms);
 
-/* The same without the origin time: scans the (origin_time, id) index, so
- * keep it off hot paths (docs/store.md). */
-int store_has_id_any(struct il_store *st, const uint8_t id[IL_SHA256_LEN]);
 
 /* Id of the message stored for list + Message-ID: 1 found, 0 not, < 0 error. */
 int store_find_msgid(struct il_store *st, const char *list, const char *message_id,

@@ -12,6 +12,13 @@ int64_t util_now_ms(void);
 /* Monotonic clock, milliseconds. */
 int64_t util_mono_ms(void);
 
+/* ms since the epoch as RFC 3339 UTC with milliseconds,
+ * "2026-11-24T02:13:03.651Z" (24 characters and a NUL). */
+void util_time_str(int64_t ms, char out[32]);
+/* The exact inverse, for n bytes at s: 0, or -1 if s is not that form (or
+ * not a real date). */
+int util_time_parse(const char *s, size_t n, int64_t *ms);
+
 /* Read a whole file (at most max bytes; IL_ETOOLARGE past that) into a
  * malloc'd buffer with a NUL after the data. */
 int util_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len);

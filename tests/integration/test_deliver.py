@@ -30,8 +30,9 @@ from harness import HEX64, make_msg, run, start_pair, wait_until
 from smtp_sink import SmtpSink
 
 LISTS = ("incidents", "smtp", "smtp-plain", "smtp-verify", "exec", "exec-missing")
-RELAY_HEADERS = ("X-Interlist-Id", "X-Interlist-Origin", "X-Interlist-Path", "X-Interlist-TLP",
-                 "X-Interlist-List")
+RELAY_HEADERS = ("X-Interlist-Id", "X-Interlist-Time", "X-Interlist-Origin", "X-Interlist-Path",
+                 "X-Interlist-TLP", "X-Interlist-List")
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 FAKE_SENDMAIL = r"""#!/bin/sh
 # fake sendmail for test_deliver: stdin and arguments to files, exit code
@@ -226,8 +227,10 @@ def main(t, fed):
     t.ok(b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b""),
          "smtp: every line ends in CRLF on the wire", raw[:200])
     hdrs, rest = relay_headers(raw, b"\r\n")
-    t.eq(hdrs, [("X-Interlist-Id", m1), ("X-Interlist-Origin", "a"), ("X-Interlist-Path", "a!b"),
-                ("X-Interlist-TLP", "AMBER"), ("X-Interlist-List", "smtp")],
+    when = dict(hdrs).get("X-Interlist-Time", "")
+    t.ok(RFC3339_MS.match(when), "smtp: X-Interlist-Time is the origin time, RFC 3339 in ms", when)
+    t.eq(hdrs, [("X-Interlist-Id", m1), ("X-Interlist-Time", when), ("X-Interlist-Origin", "a"),
+                ("X-Interlist-Path", "a!b"), ("X-Interlist-TLP", "AMBER"), ("X-Interlist-List", "smtp")],
          "smtp: the X-Interlist headers come first")
     t.eq(rest, posts[m1].replace(b"\n", b"\r\n"), "smtp: then the original message (CRLF), dot line kept")
     t.eq((meta["mail_from"], meta["rcpt_tos"]), ("relay-b@example.org", ["secir@lists.example.org"]),

@@ -7,6 +7,7 @@ its own, with the relay headers in front of the original bytes; counters and
 peer states add up; a repeated Message-ID is a repeat, not a new message.
 """
 import os
+import re
 
 from harness import HEX64, make_msg, run, wait_until
 
@@ -66,7 +67,10 @@ def main(t, fed):
                 t.ok(False, "%s: delivered file with unknown origin" % r.id, f.raw[:300])
                 continue
             pid, msg = posts[origin]
-            want_hdrs = [("X-Interlist-Id", pid), ("X-Interlist-Origin", origin),
+            when = f.hdr.get("X-Interlist-Time", "")
+            t.ok(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", when),
+                 "%s: X-Interlist-Time of %s's post in RFC 3339 with ms" % (r.id, origin), when)
+            want_hdrs = [("X-Interlist-Id", pid), ("X-Interlist-Time", when), ("X-Interlist-Origin", origin),
                          ("X-Interlist-Path", paths[(origin, r.id)]), ("X-Interlist-TLP", "AMBER"),
                          ("X-Interlist-List", LIST)]
             t.eq(f.relay_headers, want_hdrs, "%s: relay headers of %s's post" % (r.id, origin))

@@ -198,11 +198,15 @@ def main(t, fed):
     t.eq(len(lm.runs()), 1, "the list ran once")
 
     # ---- 1b. a list that rewrote the Message-ID: still our delivery ----
-    # The store finds a delivery by (list, Message-ID) in one lookup and by
-    # the id alone only when that fails (docs/store.md): this takes the
-    # second way.
+    # The loop check finds a delivery by X-Interlist-Id with X-Interlist-Time
+    # (one index search), or by (list, Message-ID) (docs/store.md): this
+    # takes the first way only.
+    when = re.search(rb"^X-Interlist-Time: (\S+)$", got, re.M)
+    t.ok(when, "the delivery carries X-Interlist-Time", got[:400])
     rewritten = make_msg("rewritten-1@list.example", subject="[incidents] Outage at registry X",
-                         body="Details follow.\n", extra_headers="X-Interlist-Id: %s\n" % m1)
+                         body="Details follow.\n",
+                         extra_headers="X-Interlist-Id: %s\nX-Interlist-Time: %s\n"
+                         % (m1, when.group(1).decode() if when else "-"))
     code, resp = lmtp_post(port, rewritten)
     t.ok(code == 250 and "loop, not resent" in resp and reply_id(resp) == m1,
          "the same delivery with a new Message-ID: 250 (loop, not resent) with its id", (code, resp))

@@ -269,6 +269,32 @@ static void test_interlist_id(void)
 	mailhdr_free(&info);
 }
 
+/* X-Interlist-Time: the origin time the relay writes next to the id. */
+static void test_interlist_time(void)
+{
+	struct il_mailinfo info;
+	CHECK_EQ(parse_str("Message-ID: <id@x>\n"
+			   "X-Interlist-Time: 2001-02-03T04:05:06.789\n"
+			   "X-Interlist-Time: 2023-11-14T22:13:20.042Z\n"
+			   "X-Interlist-Time: 2024-01-01T00:00:00.000Z\n\n",
+			   &info),
+		 0);
+	CHECK_EQ(info.has_interlist_time, 1);     /* the first valid one */
+	CHECK(info.interlist_time_ms == 1700000000042LL);
+	mailhdr_free(&info);
+	CHECK_EQ(parse_str("Message-ID: <id@x>\n\n", &info), 0);
+	CHECK_EQ(info.has_interlist_time, 0);
+	mailhdr_free(&info);
+	/* prepare strips it with the other relay headers. */
+	const char *m = "Message-ID: <id@x>\nX-Interlist-Time: 2023-11-14T22:13:20.042Z\n\nbody\n";
+	uint8_t *out = NULL;
+	size_t olen = 0;
+	CHECK_EQ(mailhdr_prepare((const uint8_t *)m, strlen(m), &out, &olen), 0);
+	CHECK(olen == strlen("Message-ID: <id@x>\n\nbody\n") &&
+	      memcmp(out, "Message-ID: <id@x>\n\nbody\n", olen) == 0);
+	free(out);
+}
+
 static void test_errors(void)
 {
 	struct il_mailinfo info;
@@ -503,6 +529,7 @@ int main(void)
 	test_rfc2047();
 	test_tlp();
 	test_interlist_id();
+	test_interlist_time();
 	test_errors();
 	test_bounds();
 	test_prepare();

@@ -1,6 +1,7 @@
 /* Unit tests for util, tlp and error helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -43,5 +44,27 @@ int main(void)
 	CHECK(memcmp(data, "hello", 6) == 0);
 	free(data);
 	CHECK_EQ(util_read_file(path, 4, &data, &len), IL_ETOOLARGE);
+
+	/* RFC 3339 with milliseconds, and back, exactly. */
+	char ts[32];
+	int64_t ms = 0;
+	util_time_str(1700000000042LL, ts);
+	CHECK_STR(ts, "2023-11-14T22:13:20.042Z");
+	CHECK_EQ(util_time_parse(ts, strlen(ts), &ms), 0);
+	CHECK(ms == 1700000000042LL);
+	static const int64_t round[] = { 0, 999, 951782400000LL, 4102444799999LL };
+	for (size_t i = 0; i < sizeof(round) / sizeof(round[0]); i++) {
+		util_time_str(round[i], ts);
+		CHECK_EQ(util_time_parse(ts, strlen(ts), &ms), 0);
+		CHECK(ms == round[i]);
+	}
+	static const char *const bad[] = {
+		"2023-11-14T22:13:20.042", "2023-11-14T22:13:20Z", "2023-11-14 22:13:20.042Z",
+		"2023-02-30T00:00:00.000Z", "2023-13-01T00:00:00.000Z", "2023-11-14T24:00:00.000Z",
+		"2023-11-14T22:13:60.000Z", "+023-11-14T22:13:20.042Z", "2023-11-14T22:13:20.04xZ",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(util_time_parse(bad[i], strlen(bad[i]), &ms), -1);
+	CHECK_EQ(util_time_parse(ts, strlen(ts) - 1, &ms), -1);
 	return check_done("test_util");
 }
