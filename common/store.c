@@ -42,6 +42,13 @@
  * delivery row points at a stored message) holds because store_prune() is the
  * only code that deletes messages and it skips referenced ones.
  */
+/* The messages table's columns after its id, the same in every schema so
+ * far (each step spells out its own id column). */
+#define MESSAGES_COLUMNS_AFTER_ID                                                   \
+	" list TEXT NOT NULL, msgid TEXT, origin TEXT, origin_time INTEGER NOT NULL,"   \
+	" received INTEGER NOT NULL, tlp INTEGER NOT NULL, local INTEGER NOT NULL,"    \
+	" blob BLOB NOT NULL);"
+
 static const char schema_v1[] =
 	/* seq never repeats (AUTOINCREMENT): peers' fetch cursors and the
 	 * delivery in-flight sets are seqs, and a reused one after a prune of
@@ -49,14 +56,7 @@ static const char schema_v1[] =
 	"CREATE TABLE messages ("
 	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" id BLOB NOT NULL UNIQUE CHECK (length(id) = 32),"
-	" list TEXT NOT NULL,"
-	" msgid TEXT,"
-	" origin TEXT,"
-	" origin_time INTEGER NOT NULL,"
-	" received INTEGER NOT NULL,"
-	" tlp INTEGER NOT NULL,"
-	" local INTEGER NOT NULL,"
-	" blob BLOB NOT NULL);"
+	MESSAGES_COLUMNS_AFTER_ID
 	/* A cross-post reaching us through two peers is one message. */
 	"CREATE UNIQUE INDEX messages_list_msgid ON messages (list, msgid)"
 	" WHERE msgid IS NOT NULL;"
@@ -95,14 +95,7 @@ static const char schema_v2[] =
 	"CREATE TABLE messages_v2 ("
 	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" id BLOB NOT NULL CHECK (length(id) = 32),"
-	" list TEXT NOT NULL,"
-	" msgid TEXT,"
-	" origin TEXT,"
-	" origin_time INTEGER NOT NULL,"
-	" received INTEGER NOT NULL,"
-	" tlp INTEGER NOT NULL,"
-	" local INTEGER NOT NULL,"
-	" blob BLOB NOT NULL);"
+	MESSAGES_COLUMNS_AFTER_ID
 	"INSERT INTO messages_v2 SELECT seq, id, list, msgid, origin, origin_time, received,"
 	" tlp, local, blob FROM messages ORDER BY seq;"
 	"CREATE TEMP TABLE il_seq AS SELECT seq FROM sqlite_sequence WHERE name = 'messages';"
