@@ -5,6 +5,7 @@
 #ifndef IL_CHECK_H
 #define IL_CHECK_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,17 +52,38 @@ static inline int check_done(const char *name)
 	return check_failures ? 1 : 0;
 }
 
-/* A fresh temporary folder for a test's real files (removed by the OS's tmp
- * cleaning, or by the test). */
+static char check_tmp[64];
+
+static inline int check_rm_one(const char *path, const struct stat *sb, int flag,
+			       struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* A passing test leaves nothing behind; a failing one keeps its files for a
+ * look (the path is in its output). */
+static inline void check_tmp_cleanup(void)
+{
+	if (check_failures == 0 && check_tmp[0])
+		nftw(check_tmp, check_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else if (check_tmp[0])
+		fprintf(stderr, "kept %s\n", check_tmp);
+}
+
+/* A fresh temporary folder for a test's real files, removed at exit. */
 static inline char *check_tmpdir(void)
 {
-	static char tmpl[64];
-	snprintf(tmpl, sizeof(tmpl), "/tmp/il-test-XXXXXX");
-	if (!mkdtemp(tmpl)) {
+	snprintf(check_tmp, sizeof(check_tmp), "/tmp/il-test-XXXXXX");
+	if (!mkdtemp(check_tmp)) {
 		perror("mkdtemp");
 		exit(2);
 	}
-	return tmpl;
+	atexit(check_tmp_cleanup);
+	return check_tmp;
 }
 
 #endif
