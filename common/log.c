@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "il/log.h"
+#include "il/util.h"
 
 static char log_relay[IL_ID_MAX + 1] = "-";
 static enum il_log_level log_level = IL_LOG_INFO;
@@ -69,15 +69,10 @@ void log_event(enum il_log_level level, const char *sub, const char *event, cons
 {
 	if (level > log_level)
 		return;
-	char line[2048];
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line),
-			 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s relay=%s sub=%s event=%s",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, level_names[level], log_relay, sub, event);
+	char line[2048], ts[32];
+	util_time_str(util_now_ms(), ts);
+	int n = snprintf(line, sizeof(line), "ts=%s level=%s relay=%s sub=%s event=%s", ts,
+			 level_names[level], log_relay, sub, event);
 	if (n < 0)
 		return;
 	if (fmt && *fmt && (size_t)n < sizeof(line) - 2) {

@@ -571,20 +571,13 @@ void store_close(struct il_store *st)
  * set), 0 none, < 0 error. */
 static int put_find_dup(struct il_store *st, struct store_item *it)
 {
-	sqlite3_stmt *s;
-	int r = store_stmt(st, STMT_SEQ_BY_TID, &s);
-	if (r)
+	int r = store_has_id(st, it->id, it->origin_time_ms);
+	if (r < 0)
 		return r;
-	store_bind_id(s, 1, it->id);
-	sqlite3_bind_int64(s, 2, it->origin_time_ms);
-	int rc = sqlite3_step(s);
-	store_stmt_done(s);
-	if (rc == SQLITE_ROW) {
+	if (r > 0) {
 		memcpy(it->dup_of, it->id, IL_SHA256_LEN);
 		return 1;
 	}
-	if (rc != SQLITE_DONE)
-		return store_err(st, rc, "put");
 	if (!it->message_id)
 		return 0;
 	uint8_t id[IL_SHA256_LEN];
