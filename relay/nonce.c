@@ -5,40 +5,42 @@
  * An open-addressing table (linear probing) that doubles when three
  * quarters full and halves when an eighth full. It is the one structure of a
  * relay that grows with traffic (one entry per authenticated request for
- * five minutes), so a slot is small, 12 bytes: 64 bits of the nonce with a
- * 32-bit tag of the sender folded in, and the expiry in seconds. A false
- * "seen" needs two of them to share 64 random bits: at 100,000 entries, odds
- * of about 3e-10 over five minutes, and the cost would be one request
- * answered REPLAY. The soak run (500 msg/s, about 300 requests a second)
- * holds about 95,000 entries: 1.5 to 3 MiB of table.
+ * five minutes), so a slot is small, 12 bytes: a 64-bit key and the expiry
+ * in seconds. A false "seen" needs two keys to share 64 random bits: at
+ * 100,000 entries, odds of about 3e-10 over five minutes, and the cost would
+ * be one request answered REPLAY. The soak run (500 msg/s, about 300
+ * requests a second) holds about 95,000 entries: 1.5 to 3 MiB of table.
+ *
+ * The key is HMAC-SHA256, under a secret drawn at start, of the sender and
+ * the whole nonce. The nonce is chosen by the peer: taken as it is, a peer
+ * could send nonces that all land in one slot, and every add and every gc
+ * would walk one long run of the table (quadratic, on the loop thread). It
+ * cannot aim at slots it cannot compute. Hashing all 16 bytes also keeps two
+ * nonces apart that differ only in their second half.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 #include "nonce.h"
 
 #define NONCE_KEY_LEN 8
 
 struct nonce_slot {
-	uint8_t key[NONCE_KEY_LEN];     /* nonce bytes, the sender's tag xored in */
+	uint8_t key[NONCE_KEY_LEN];     /* keyed hash of sender and nonce */
 	uint32_t expires_s;             /* 0: empty */
 } __attribute__((packed));              /* 12 bytes, not 16 */
 
 struct nonce_cache {
 	struct nonce_slot *slots;
 	size_t cap, used;
+	uint8_t secret[32];
 };
 
 #define NONCE_MIN_CAP 1024
-
-/* FNV-1a: peers are a handful of configured ids. */
-static uint32_t sender_tag(const char *sender)
-{
-	uint32_t h = 2166136261u;
-	for (const unsigned char *p = (const unsigned char *)sender; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h;
-}
 
 /* Seconds, rounded up, so an entry never expires before expires_ms. */
 static uint32_t to_s(int64_t ms)
@@ -49,17 +51,25 @@ static uint32_t to_s(int64_t ms)
 	return s > UINT32_MAX ? UINT32_MAX : (uint32_t)s;
 }
 
-static void make_key(uint8_t key[NONCE_KEY_LEN], const char *sender,
-		     const uint8_t nonce[WIRE_NONCE_LEN])
+/* 0, or -1 if HMAC failed (the caller fails closed). */
+static int make_key(const struct nonce_cache *nc, uint8_t key[NONCE_KEY_LEN], const char *sender,
+		    const uint8_t nonce[WIRE_NONCE_LEN])
 {
-	uint32_t tag = sender_tag(sender), x;
-	memcpy(key, nonce, NONCE_KEY_LEN);
-	memcpy(&x, key + NONCE_KEY_LEN - 4, 4);
-	x ^= tag;
-	memcpy(key + NONCE_KEY_LEN - 4, &x, 4);
+	/* sender NUL nonce: ids cannot hold a NUL, so no two pairs meet. */
+	uint8_t msg[IL_ID_MAX + 1 + WIRE_NONCE_LEN], md[EVP_MAX_MD_SIZE];
+	size_t sl = strnlen(sender, IL_ID_MAX);
+	unsigned int mdlen = 0;
+	memcpy(msg, sender, sl);
+	msg[sl] = 0;
+	memcpy(msg + sl + 1, nonce, WIRE_NONCE_LEN);
+	if (!HMAC(EVP_sha256(), nc->secret, sizeof(nc->secret), msg, sl + 1 + WIRE_NONCE_LEN, md, &mdlen) ||
+	    mdlen < NONCE_KEY_LEN)
+		return -1;
+	memcpy(key, md, NONCE_KEY_LEN);
+	return 0;
 }
 
-/* Nonces are random: their first bytes are a good enough hash. */
+/* Keys are keyed hashes: their first bytes spread evenly. */
 static size_t slot_of(const struct nonce_cache *nc, const uint8_t *key)
 {
 	uint64_t h;
@@ -102,7 +112,8 @@ struct nonce_cache *nonce_cache_new(void)
 		return NULL;
 	nc->cap = NONCE_MIN_CAP;
 	nc->slots = calloc(nc->cap, sizeof(*nc->slots));
-	if (!nc->slots) {
+	if (!nc->slots || RAND_bytes(nc->secret, sizeof(nc->secret)) != 1) {
+		free(nc->slots);
 		free(nc);
 		return NULL;
 	}
@@ -121,7 +132,8 @@ int nonce_cache_add(struct nonce_cache *nc, const char *sender, const uint8_t no
 		    int64_t expires_ms)
 {
 	struct nonce_slot e = { .expires_s = to_s(expires_ms) };
-	make_key(e.key, sender, nonce);
+	if (make_key(nc, e.key, sender, nonce) < 0)
+		return 0;
 	for (size_t i = slot_of(nc, e.key); nc->slots[i].expires_s; i = (i + 1) & (nc->cap - 1))
 		if (!memcmp(nc->slots[i].key, e.key, NONCE_KEY_LEN))
 			return 0;
@@ -144,6 +156,18 @@ void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms)
 	while (cap > NONCE_MIN_CAP && live * 8 < cap)
 		cap /= 2;
 	rehash(nc, cap, now_s);
+}
+
+size_t nonce_cache_longest_run(const struct nonce_cache *nc)
+{
+	size_t best = 0, run = 0;
+	/* Twice round, so a run that wraps past the end counts whole. */
+	for (size_t k = 0; k < 2 * nc->cap; k++) {
+		run = nc->slots[k & (nc->cap - 1)].expires_s ? run + 1 : 0;
+		if (run > best)
+			best = run;
+	}
+	return best < nc->cap ? best : nc->cap;
 }
 
 size_t nonce_cache_size(const struct nonce_cache *nc, size_t *bytes)

@@ -19,6 +19,9 @@ int nonce_cache_add(struct nonce_cache *nc, const char *sender, const uint8_t no
 		    int64_t expires_ms);
 /* Drop the entries expired at now_ms; give memory back when mostly empty. */
 void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms);
+/* The longest run of occupied slots, which every add landing in it walks
+ * (test_nonce). */
+size_t nonce_cache_longest_run(const struct nonce_cache *nc);
 /* Entries held, and the bytes of the table (test_nonce). */
 size_t nonce_cache_size(const struct nonce_cache *nc, size_t *bytes);
 
