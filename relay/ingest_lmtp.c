@@ -380,6 +380,22 @@ static int deliver(struct sess *s)
 	return 1;
 }
 
+/* Posts refused at MAIL for their SIZE=: counted and logged like those
+ * refused at the final dot (deliver()), which is where a client that does
+ * not declare a size meets the limit. */
+static void count_size_refusals(struct sess *s)
+{
+	unsigned long long declared;
+	const char *from;
+	size_t n = lmtp_take_size_refusals(s->p, &declared, &from);
+	if (n == 0)
+		return;
+	struct relay *r = s->in->r;
+	r->c.too_large += n;
+	log_info("ingest", "lmtp_refused", "list=%s reason=too_large at=mail bytes=%llu max=%zu from=%s "
+		 "count=%zu", s->in->list, declared, r->cfg->max_message_bytes, log_q(from), n);
+}
+
 /* Feed buf[off..end) to the protocol machine, message by message. */
 static void process(struct sess *s, size_t off, size_t end)
 {
@@ -388,6 +404,7 @@ static void process(struct sess *s, size_t off, size_t end)
 		size_t used = 0;
 		int ev = lmtp_feed(s->p, d + off, end - off, &used);
 		off += used;
+		count_size_refusals(s);
 		if (ev < 0) {
 			sess_close(s, "no_memory");
 			return;

@@ -60,6 +60,11 @@ struct lmtp {
 	size_t msg_len, msg_cap;
 	size_t msg_seen;                /* bytes of the message, kept or not */
 
+	/* MAILs refused for their SIZE= since lmtp_take_size_refusals(). */
+	size_t size_refused;
+	unsigned long long size_refused_last;
+	char *size_refused_from;
+
 	uint8_t *out;
 	size_t out_len, out_cap;
 };
@@ -164,7 +169,19 @@ void lmtp_free(struct lmtp *s)
 	reset(s);
 	free(s->msg);
 	free(s->out);
+	free(s->size_refused_from);
 	free(s);
+}
+
+size_t lmtp_take_size_refusals(struct lmtp *s, unsigned long long *declared, const char **from)
+{
+	size_t n = s->size_refused;
+	if (declared)
+		*declared = s->size_refused_last;
+	if (from)
+		*from = s->size_refused_from ? s->size_refused_from : "";
+	s->size_refused = 0;
+	return n;
 }
 
 size_t lmtp_rcpt_count(const struct lmtp *s)
@@ -282,8 +299,15 @@ static void cmd_mail(struct lmtp *s, const char *arg)
 				goto out;
 			}
 			if (n > s->max_message) {
-				fail(s, "552 5.3.4 message size exceeds fixed limit of %zu bytes\r\n",
-				     s->max_message);
+				/* A refusal of the post, not a protocol error: it
+				 * does not count towards LMTP_MAX_ERRORS. */
+				reply(s, "552 5.3.4 message size exceeds fixed limit of %zu bytes\r\n",
+				      s->max_message);
+				s->size_refused++;
+				s->size_refused_last = n;
+				free(s->size_refused_from);
+				s->size_refused_from = addr;
+				addr = NULL;
 				goto out;
 			}
 		} else if ((v = word(t, "BODY", '='))) {

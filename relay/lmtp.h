@@ -80,6 +80,15 @@ int lmtp_in_data(const struct lmtp *s);
  */
 void lmtp_finish(struct lmtp *s, int result, const char *detail);
 
+/*
+ * MAIL commands refused (552) for a SIZE= over max_message since the last
+ * call, which resets the count: each is a too-large post the caller counts
+ * and logs, as it does one refused at the final dot. *declared and *from
+ * (either may be NULL) give the last one's size and sender; *from is valid
+ * until the next lmtp_feed().
+ */
+size_t lmtp_take_size_refusals(struct lmtp *s, unsigned long long *declared, const char **from);
+
 /* Move the output to the caller, who frees it with free(); *len bytes, NULL
  * when there is none. The session starts a new output buffer. */
 uint8_t *lmtp_take_output(struct lmtp *s, size_t *len);

@@ -98,6 +98,9 @@ static void session(const uint8_t *in, size_t len, size_t max, unsigned seed, in
 			if (ev < 0 || used > n - p)
 				abort();
 			p += used;
+			const char *from;
+			if (lmtp_take_size_refusals(s, NULL, &from) && !from)
+				abort();
 			if (ev == LMTP_MESSAGE) {
 				const uint8_t *m;
 				size_t ml;

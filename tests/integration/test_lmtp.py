@@ -228,6 +228,21 @@ def main(t, fed):
     t.eq(c1["accepted"], c0["accepted"], "nothing accepted by the refusals")
     t.ok(a.log_events("lmtp_refused", list=LIST, reason="too_large"), "lmtp_refused reason=too_large logged")
 
+    # A client that declares the size (Postfix does) is refused at MAIL:
+    # the same refusal, counted and logged the same way.
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(b"LHLO x\r\nMAIL FROM:<big@example.org> SIZE=%d\r\nQUIT\r\n" % (MAX + 1))
+        out = read_all(s)
+    finally:
+        s.close()
+    t.eq(codes(out), ["220", "250", "552", "221"], "MAIL with SIZE= over the limit: 552")
+    c2 = a.counters()
+    t.eq(c2["too_large"] - c1["too_large"], 1, "too_large counts the 552 at MAIL")
+    t.ok(a.log_events("lmtp_refused", list=LIST, reason="too_large", at="mail",
+                      bytes=str(MAX + 1), **{"from": "big@example.org"}),
+         "lmtp_refused at=mail logged with the declared size and sender")
+
     # Bad sequences over raw socket.
     s = socket.create_connection(("127.0.0.1", port), timeout=15)
     try:

@@ -26,6 +26,9 @@ struct run {
 	int n_msgs;
 	int closed;
 	size_t consumed;                /* bytes taken before LMTP_CLOSE */
+	size_t size_refused;            /* lmtp_take_size_refusals(), summed */
+	unsigned long long size_declared;
+	char size_from[64];
 };
 
 static void take_output(struct lmtp *s, struct run *r)
@@ -53,6 +56,12 @@ static void drive(struct lmtp *s, const char *in, size_t len, size_t chunk, stru
 			size_t used = 0;
 			int ev = lmtp_feed(s, (const uint8_t *)in + off + p, n - p, &used);
 			p += used;
+			const char *from;
+			size_t k = lmtp_take_size_refusals(s, &r->size_declared, &from);
+			if (k) {
+				r->size_refused += k;
+				snprintf(r->size_from, sizeof(r->size_from), "%s", from);
+			}
 			CHECK(ev >= 0);
 			if (ev < 0)
 				return;
@@ -315,6 +324,23 @@ static void test_oversized(void)
 	CHECK(has(&r, "552 5.3.4 message size exceeds fixed limit of 100 bytes\r\n"));
 	CHECK(has(&r, "250 2.1.0 sender OK\r\n"));
 	CHECK(has(&r, "503 5.5.1 nested MAIL"));
+	/* The 552 is a refused post the server counts (the overflowing SIZE is
+	 * a syntax error, 501, and is not). */
+	CHECK_EQ(r.size_refused, 1);
+	CHECK_EQ(r.size_declared, 101);
+	CHECK_STR(r.size_from, "a@x");
+	run_free(&r);
+	/* Refusals for size are not protocol errors: 25 of them (more than
+	 * LMTP_MAX_ERRORS) leave the session open. */
+	char many[2048] = "LHLO x\r\n";
+	for (int i = 0; i < 25; i++)
+		strcat(many, "MAIL FROM:<big@x> SIZE=5000\r\n");
+	strcat(many, "MAIL FROM:<a@x> SIZE=10\r\nRCPT TO:<l@x>\r\nDATA\r\nhi\r\n.\r\n");
+	r = session(100, many, 1000, NULL, 0);
+	CHECK_EQ(r.size_refused, 25);
+	CHECK_EQ(r.n_msgs, 1);
+	CHECK(!r.closed);
+	CHECK(!has(&r, "421"));
 	run_free(&r);
 }
 
