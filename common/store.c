@@ -153,7 +153,7 @@ static const char *const store_sql[STMT_COUNT_] = {
 	[STMT_D_FETCH] = "SELECT d.seq, m.id, m.blob, m.received, d.attempts, d.last_error"
 			 " FROM deliveries AS d INDEXED BY deliveries_due"
 			 " JOIN messages AS m ON m.seq = d.seq"
-			 " WHERE d.list = ?1 AND d.state = 0 AND d.next_try <= ?2"
+			 " WHERE d.list = ?1 AND d.state = 0 AND d.next_try <= ?2 AND d.seq <= ?4"
 			 " ORDER BY d.seq LIMIT ?3",
 	[STMT_D_DONE] = "DELETE FROM deliveries WHERE list = ?1 AND seq = ?2",
 	[STMT_D_DEFER] = "UPDATE deliveries SET attempts = attempts + 1, next_try = ?3,"
@@ -354,7 +354,7 @@ static int open_sql_fail(struct il_store *st, int rc, char *err, size_t errlen)
 	return open_fail(err, errlen, r, "DB: %s: %s", st->path, sqlite3_errmsg(st->db));
 }
 
-/* One text result of a statement run once at open (pragmas). */
+/* One text result of a statement run once at open (pragmas, a max). */
 static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t len)
 {
 	sqlite3_stmt *s;
@@ -533,6 +533,13 @@ int store_open(const char *data_dir, struct il_store **out, char *err, size_t er
 	r = store_migrate(st, version, err, errlen);
 	if (r)
 		goto fail;
+	char top[32];
+	rc = pragma_text(st->db, "SELECT coalesce(max(seq), 0) FROM messages", top, sizeof(top));
+	st->last_seq = rc == SQLITE_OK ? strtoll(top, NULL, 10) : 0;
+	if (rc != SQLITE_OK) {
+		r = open_sql_fail(st, rc, err, errlen);
+		goto fail;
+	}
 	/* The WAL's folder entry is synced by SQLite when it creates it; the
 	 * main file's we created ourselves. */
 	if (created && (r = util_fsync_dir(data_dir)) != 0) {
@@ -676,6 +683,10 @@ int store_put(struct il_store *st, struct store_item *items, size_t n)
 			goto fail_txn;
 	if ((r = store_txn_commit(st, "put")) != 0)
 		goto fail_txn;
+	/* Only now: a rolled back insert's seq may be given out again. */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].seq > st->last_seq)
+			st->last_seq = items[i].seq;
 	return 0;
 
 fail_txn:
@@ -687,6 +698,11 @@ fail:
 		items[i].seq = 0;
 	}
 	return r;
+}
+
+int64_t store_last_seq(const struct il_store *st)
+{
+	return st ? st->last_seq : 0;
 }
 
 int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms)

@@ -71,8 +71,8 @@ fail:
 	return r;
 }
 
-int store_deliver_fetch(struct il_store *st, const char *list, int64_t now_ms, size_t max_n,
-			const int64_t *skip_seqs, size_t n_skip,
+int store_deliver_fetch(struct il_store *st, const char *list, int64_t now_ms, int64_t max_seq,
+			size_t max_n, const int64_t *skip_seqs, size_t n_skip,
 			struct store_entry *out, size_t *n_out)
 {
 	if (!st || !list || !n_out || (!out && max_n) || (!skip_seqs && n_skip))
@@ -88,6 +88,7 @@ int store_deliver_fetch(struct il_store *st, const char *list, int64_t now_ms, s
 	sqlite3_bind_int64(s, 2, now_ms);
 	/* Every skipped seq may be among the first rows: ask for that many more. */
 	store_bind_count(s, 3, max_n + n_skip < max_n ? SIZE_MAX : max_n + n_skip);
+	sqlite3_bind_int64(s, 4, max_seq);
 	return fetch_rows(st, s, max_n, skip_seqs, n_skip, out, n_out, "deliver_fetch");
 }
 

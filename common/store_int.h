@@ -48,6 +48,7 @@ struct il_store {
 	sqlite3 *db;
 	char *path;                     /* the database file; path-wal is its WAL */
 	sqlite3_stmt *stmt[STMT_COUNT_];
+	int64_t last_seq;               /* highest message seq committed, or found at open */
 };
 
 /* The cached statement `which`, prepared on first use. After stepping, the

@@ -41,9 +41,16 @@ static size_t route(struct relay *r, const struct il_envelope *env, const char *
 	return n;
 }
 
+static void synced_nothing_to_do(void *arg, int err)
+{
+	(void)arg;
+	(void)err;
+}
+
 int accept_store(struct relay *r, struct il_envelope **envs, char **msgids, size_t n,
 			int local, int *res, uint8_t (*ids)[IL_SHA256_LEN])
 {
+	int new_deliveries = 0;
 	if (n == 0)
 		return 0;
 	struct store_item *items = calloc(n, sizeof(*items));
@@ -105,8 +112,14 @@ int accept_store(struct relay *r, struct il_envelope **envs, char **msgids, size
 		}
 		struct list_rt *l = relay_list(r, envs[i]->list);
 		if (l && items[i].deliver)
-			deliver_kick(l);
+			new_deliveries = 1;
+		if (l && items[i].deliver && !r->durable)
+			deliver_kick(l);        /* synced already: deliver now */
 	}
+	/* Deferred sync: deliveries wait for the sync that puts the message
+	 * on disk (durable.c kicks them then); make sure one runs. */
+	if (new_deliveries && r->durable)
+		durable_after(r, synced_nothing_to_do, NULL);
 	e = 0;
 out:
 	/* Nothing stored: nothing may be reported as accepted. */

@@ -273,8 +273,8 @@ static void schedule_async(struct deliverer *d)
 		skip[ns++] = it->seq;
 	struct store_entry ents[64];
 	size_t n = 0;
-	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), (size_t)(max - d->running),
-				skip, ns, ents, &n) < 0)
+	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), durable_seq(r),
+				(size_t)(max - d->running), skip, ns, ents, &n) < 0)
 		return;
 	if (n < (size_t)(max - d->running))
 		arm_timer(d);
@@ -311,8 +311,8 @@ static void schedule(struct deliverer *d)
 	}
 	struct store_entry ents[DL_BATCH];
 	size_t n = 0;
-	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), DL_BATCH, NULL, 0, ents,
-				&n) < 0)
+	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), durable_seq(r), DL_BATCH, NULL,
+				0, ents, &n) < 0)
 		return;
 	if (n < DL_BATCH)
 		arm_timer(d);
@@ -365,6 +365,12 @@ void deliver_kick(struct list_rt *l)
 {
 	if (l->dl)
 		schedule(l->dl);
+}
+
+void relay_kick_deliveries(struct relay *r)
+{
+	for (size_t i = 0; i < r->n_lists; i++)
+		deliver_kick(r->lists[i]);
 }
 
 /* Work under way finishes first: its completion needs d and closes it. */

@@ -8,6 +8,12 @@
  * and covers every waiter registered before it started: group commit without
  * ever blocking the loop on the disk. Checkpoints run the same way, through
  * the store's second connection.
+ *
+ * The same syncs move the durable watermark: the highest message seq known
+ * to be on disk. Local deliveries take nothing above it. A delivery made
+ * from a commit that a power cut then takes back would be made again when
+ * the sender, never acknowledged, sends the message again: exactly once
+ * needs the message on disk before its first delivery, as before its ack.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,6 +41,8 @@ struct durable {
 	int syncing;
 	uv_work_t sync_req;
 	int sync_result;
+	int64_t sync_seq;               /* store_last_seq() when the running sync started */
+	int64_t durable_seq;            /* the watermark */
 	struct store_ckpt *ckpt;
 	int ckpt_running;
 	int ckpt_restart;               /* the WAL is big: let the writer wrap it */
@@ -57,10 +65,15 @@ static void sync_after(uv_work_t *req, int status)
 	struct durable *d = req->data;
 	struct waiter *w = d->inflight;
 	int e = d->sync_result;
+	int advanced = 0;
 	d->inflight = NULL;
 	d->syncing = 0;
 	if (e < 0)
 		log_err("store", "sync_failed", "err=%s", log_q(il_strerror(e)));
+	else if (d->sync_seq > d->durable_seq) {
+		d->durable_seq = d->sync_seq;
+		advanced = 1;
+	}
 	while (w) {
 		struct waiter *next = w->next;
 		w->cb(w->arg, e);
@@ -72,6 +85,8 @@ static void sync_after(uv_work_t *req, int status)
 	relay_submit_flush(d->r);
 	if (d->pending)
 		start_sync(d);
+	if (advanced)
+		relay_kick_deliveries(d->r);
 }
 
 static void start_sync(struct durable *d)
@@ -82,6 +97,7 @@ static void start_sync(struct durable *d)
 	d->pending = NULL;
 	d->pending_tail = &d->pending;
 	d->syncing = 1;
+	d->sync_seq = store_last_seq(d->r->store);
 	d->sync_req.data = d;
 	IL_ASSERT(uv_queue_work(d->r->loop, &d->sync_req, sync_work, sync_after) == 0);
 }
@@ -151,6 +167,13 @@ int durable_start(struct relay *r)
 	d->fd = e;
 	if ((e = store_ckpt_open(r->store, &d->ckpt)) < 0)
 		goto fail;
+	/* A WAL left by a killed run may be in the page cache only: sync it
+	 * once, then everything stored so far is below the watermark. */
+	if ((e = store_sync_wal(d->fd)) < 0) {
+		store_ckpt_close(d->ckpt);
+		goto fail;
+	}
+	d->durable_seq = store_last_seq(r->store);
 	if ((e = store_set_deferred_sync(r->store)) < 0) {
 		store_ckpt_close(d->ckpt);
 		goto fail;
@@ -164,6 +187,12 @@ fail:
 	free(d);
 	log_err("store", "deferred_sync_unavailable", "err=%s", log_q(il_strerror(e)));
 	return e;
+}
+
+int64_t durable_seq(struct relay *r)
+{
+	/* Without deferred sync every commit was synced before it returned. */
+	return r->durable ? r->durable->durable_seq : INT64_MAX;
 }
 
 int durable_busy(struct relay *r)

@@ -215,6 +215,8 @@ int durable_start(struct relay *r);
  * sync failed, nothing may be acknowledged as durable). */
 void durable_after(struct relay *r, durable_cb cb, void *arg);
 void durable_tick(struct relay *r);
+/* The durable watermark: every message with seq <= it is on disk. */
+int64_t durable_seq(struct relay *r);
 int durable_busy(struct relay *r);
 /* An fdatasync is running: a commit now would wait for the next one anyway. */
 int durable_syncing(struct relay *r);
@@ -234,6 +236,8 @@ void ingest_stop(struct list_rt *l);
 /* --- deliver.c --- */
 int deliver_start(struct relay *r, struct list_rt *l);
 void deliver_kick(struct list_rt *l);
+/* Every list's deliverer: the durable watermark moved (durable.c). */
+void relay_kick_deliveries(struct relay *r);
 void deliver_stop(struct list_rt *l);
 
 #endif

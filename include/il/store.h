@@ -64,6 +64,10 @@ int store_put(struct il_store *st, struct store_item *items, size_t n);
 int store_read_begin(struct il_store *st);
 void store_read_end(struct il_store *st, int begun);
 
+/* The highest message seq committed through st (or found at open): what a
+ * sync of the WAL started now makes durable. */
+int64_t store_last_seq(const struct il_store *st);
+
 /* 1 if a message with this envelope id (signed at origin_time_ms, as the
  * envelope says) is stored, 0 if not, < 0 on error. One index lookup. */
 int store_has_id(struct il_store *st, const uint8_t id[IL_SHA256_LEN], int64_t origin_time_ms);
@@ -111,10 +115,11 @@ int store_queue_expire(struct il_store *st, int64_t cutoff_ms,
 
 /* --- per-list deliveries --- */
 
-/* Up to max_n pending deliveries for list with next try <= now_ms, oldest first,
- * excluding seq values in the caller's in-flight set (skip_seqs). */
-int store_deliver_fetch(struct il_store *st, const char *list, int64_t now_ms, size_t max_n,
-			const int64_t *skip_seqs, size_t n_skip,
+/* Up to max_n pending deliveries for list with next try <= now_ms and seq <=
+ * max_seq, oldest first, excluding seq values in the caller's in-flight set
+ * (skip_seqs). max_seq keeps back messages committed but not yet on disk. */
+int store_deliver_fetch(struct il_store *st, const char *list, int64_t now_ms, int64_t max_seq,
+			size_t max_n, const int64_t *skip_seqs, size_t n_skip,
 			struct store_entry *out, size_t *n_out);
 
 /* Record deliveries as done (never repeated), one transaction. */

@@ -317,9 +317,11 @@ static void test_put_rollback(void)
 	fill(&it[2], &t[2], 3, "list-a", NULL, one_peer, 1, 1);
 	/* The cached statements were prepared before the trigger existed;
 	 * SQLite re-prepares them, which this also covers. */
+	CHECK_EQ(store_last_seq(st), 0);
 	CHECK_EQ(store_put(st, it, 3), IL_ESTORE);
 	CHECK_EQ(it[0].result, IL_ESTORE);
 	CHECK_EQ(it[0].seq, 0);
+	CHECK_EQ(store_last_seq(st), 0);        /* nothing committed */
 	CHECK_EQ(has(st, 1), 0);
 	uint64_t q = 9;
 	CHECK_EQ(store_queue_stats(st, "peer-a", &q, NULL), 0);
@@ -334,6 +336,11 @@ static void test_put_rollback(void)
 	/* The handle is still usable afterwards. */
 	CHECK_EQ(store_put(st, it, 1), 0);
 	CHECK_EQ(it[0].result, 0);
+	CHECK_EQ(store_last_seq(st), it[0].seq);
+	store_close(st);
+	/* Reopened, the watermark's start is the highest seq on file. */
+	st = open_ok(dir);
+	CHECK_EQ(store_last_seq(st), it[0].seq);
 	store_close(st);
 }
 
@@ -373,7 +380,7 @@ static void test_batch_atomic(void)
 	CHECK_EQ(store_deliver_stats(st, "list-a", &pending, &failed), 0);
 	CHECK_EQ(pending, 2);
 	CHECK_EQ(failed, 0);
-	CHECK_EQ(store_deliver_fetch(st, "list-a", 0, 2, NULL, 0, e, &n), 0);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", 0, INT64_MAX, 2, NULL, 0, e, &n), 0);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(e[1].attempts, 0);
 	store_entries_free(e, n);
@@ -522,7 +529,7 @@ static int fetch_seqs(struct il_store *st, const char *list, int64_t now, size_t
 	size_t n = 0;
 	if (max_n > 16)
 		max_n = 16;
-	int r = store_deliver_fetch(st, list, now, max_n, skip, n_skip, e, &n);
+	int r = store_deliver_fetch(st, list, now, INT64_MAX, max_n, skip, n_skip, e, &n);
 	if (r)
 		return r;
 	for (size_t i = 0; i < n; i++)
@@ -545,7 +552,7 @@ static void test_deliver(void)
 	struct store_entry e[8];
 	size_t n = 0;
 	int64_t now = util_now_ms();
-	CHECK_EQ(store_deliver_fetch(st, "list-a", now, 8, NULL, 0, e, &n), 0);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now, INT64_MAX, 8, NULL, 0, e, &n), 0);
 	CHECK_EQ(n, 5);
 	CHECK_EQ(e[0].seq, s0);
 	CHECK(memcmp(e[0].id, t[0].id, IL_SHA256_LEN) == 0);
@@ -564,6 +571,16 @@ static void test_deliver(void)
 	CHECK_EQ(seqs[1], s3);
 	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, skip, 2, seqs), 3);
 
+	/* The durable watermark: nothing above max_seq (committed, not yet
+	 * on disk) is handed out; store_last_seq is the batch's last. */
+	CHECK_EQ(store_last_seq(st), it[5].seq);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now, s1, 8, NULL, 0, e, &n), 0);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(e[1].seq, s1);
+	store_entries_free(e, n);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now, s0 - 1, 8, NULL, 0, e, &n), 0);
+	CHECK_EQ(n, 0);
+
 	/* Done: never fetched again. */
 	int64_t done[] = { s0, s1 };
 	CHECK_EQ(store_deliver_done(st, "list-a", done, 2), 0);
@@ -575,7 +592,7 @@ static void test_deliver(void)
 	CHECK_EQ(store_deliver_defer(st, "list-a", s2, now + 60000, "451 try later"), 0);
 	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, NULL, 0, seqs), 2);
 	CHECK_EQ(seqs[0], s3);
-	CHECK_EQ(store_deliver_fetch(st, "list-a", now + 60000, 1, NULL, 0, e, &n), 0);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now + 60000, INT64_MAX, 1, NULL, 0, e, &n), 0);
 	CHECK_EQ(n, 1);
 	CHECK_EQ(e[0].seq, s2);
 	CHECK_EQ(e[0].attempts, 1);
@@ -626,7 +643,7 @@ static void test_deliver(void)
 	CHECK_EQ(count, 0);
 	CHECK_EQ(fetch_seqs(st, "list-a", now, 16, NULL, 0, seqs), 1);
 	CHECK_EQ(seqs[0], s3);
-	CHECK_EQ(store_deliver_fetch(st, "list-a", now, 1, NULL, 0, e, &n), 0);
+	CHECK_EQ(store_deliver_fetch(st, "list-a", now, INT64_MAX, 1, NULL, 0, e, &n), 0);
 	CHECK_EQ(e[0].attempts, 0);          /* a retry starts a fresh backoff */
 	store_entries_free(e, n);
 	CHECK_EQ(store_deliver_retry(st, "list-a", NULL, &count), 0);
@@ -863,7 +880,7 @@ static void bench(void)
 
 	total = 0;
 	for (;;) {
-		CHECK_EQ(store_deliver_fetch(st, "bench", util_now_ms(), BATCH, NULL, 0, e, &n), 0);
+		CHECK_EQ(store_deliver_fetch(st, "bench", util_now_ms(), INT64_MAX, BATCH, NULL, 0, e, &n), 0);
 		if (n == 0)
 			break;
 		int64_t seqs[BATCH];
