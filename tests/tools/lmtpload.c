@@ -3,14 +3,17 @@
  *
  *   lmtpload --host 127.0.0.1 --port P [--conns C] [--messages N]
  *            [--size BYTES] [--rate R] [--prefix ID] [--first I] [--stamp]
- *            [--rcpt ADDR] [--max-retries K] [--timeout SECONDS]
+ *            [--rcpt ADDR] [--max-retries K] [--timeout SECONDS] [--random-ids]
  *
  * Opens C persistent LMTP connections (LHLO once each) and sends N messages
  * in total over them, message i (I <= i < I+N) carrying the unique
  * Message-ID <ID-i@bench.example> and, with --stamp, a header
  * "X-Bench-Sent: <unix time in microseconds>" written just before its body
- * is sent. Each message is an RFC 5322 message of about BYTES bytes (CRLF
- * line ends, as on the wire). Per connection: MAIL, RCPT, DATA (pipelined
+ * is sent. --random-ids puts 16 hex digits mixed from i in front
+ * (<HHHHHHHHHHHHHHHH.ID-i@bench.example>): mail's own Message-IDs are
+ * mostly random, and a store indexes them, so the order they arrive in
+ * decides how many index pages each batch touches. Each message is an
+ * RFC 5322 message of about BYTES bytes (CRLF line ends, as on the wire). Per connection: MAIL, RCPT, DATA (pipelined
  * when the server offers PIPELINING), wait for 354, body and ".", then wait
  * for the per-recipient reply before the next message on that connection.
  * One thread, poll() over every connection. No connection sends until all
@@ -100,11 +103,11 @@ struct conn {
 
 static struct {
 	const char *host, *port, *prefix, *rcpt;
-	int conns, stamp, max_retries;
+	int conns, stamp, max_retries, random_ids;
 	long messages, first;
 	size_t size;
 	double rate, timeout;
-} opt = { "127.0.0.1", NULL, "bench", "bench@bench.example", 16, 0, 100, 1000, 0, 2048, 0, 600 };
+} opt = { "127.0.0.1", NULL, "bench", "bench@bench.example", 16, 0, 100, 0, 1000, 0, 2048, 0, 600 };
 
 static struct {
 	long next;              /* next message index (0-based within the run) to start */
@@ -309,19 +312,33 @@ static void rfc5322_date(char *buf, size_t len)
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
+/* "HHHHHHHHHHHHHHHH." for --random-ids (a bijective mix of i, so unique),
+ * else "". */
+static const char *id_salt(long i, char *buf, size_t len)
+{
+	if (!opt.random_ids)
+		return "";
+	uint64_t x = (uint64_t)i * 0x9E3779B97F4A7C15ull;
+	x ^= x >> 29;
+	x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 32;
+	snprintf(buf, len, "%016" PRIx64 ".", x);
+	return buf;
+}
+
 /* The message itself, dot-stuffing unneeded (no line starts with '.'). */
 static void send_body(struct conn *c)
 {
 	long idx = opt.first + c->msg;
-	char date[64];
+	char date[64], salt[24];
 	rfc5322_date(date, sizeof(date));
 	size_t start = c->out_len;
 	out_printf(c, "From: Bench Sender <bench-sender@bench.example>\r\n"
 		   "To: <%s>\r\n"
 		   "Subject: bench message %ld\r\n"
 		   "Date: %s\r\n"
-		   "Message-ID: <%s-%ld@bench.example>\r\n",
-		   opt.rcpt, idx, date, opt.prefix, idx);
+		   "Message-ID: <%s%s-%ld@bench.example>\r\n",
+		   opt.rcpt, idx, date, id_salt(idx, salt, sizeof(salt)), opt.prefix, idx);
 	if (opt.stamp)
 		out_printf(c, "X-Bench-Sent: %" PRId64 "\r\n", real_us());
 	out_printf(c, "MIME-Version: 1.0\r\n"
@@ -569,7 +586,7 @@ static void usage(void)
 {
 	fputs("usage: lmtpload --port P [--host H] [--conns C] [--messages N] [--size BYTES]\n"
 	      "                [--rate R] [--prefix ID] [--first I] [--stamp] [--rcpt ADDR]\n"
-	      "                [--max-retries K] [--timeout SECONDS]\n", stderr);
+	      "                [--max-retries K] [--timeout SECONDS] [--random-ids]\n", stderr);
 	exit(2);
 }
 
@@ -608,6 +625,7 @@ int main(int argc, char **argv)
 		{ "rcpt", required_argument, NULL, 'R' },
 		{ "max-retries", required_argument, NULL, 'm' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "random-ids", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, '?' },
 		{ 0 },
 	};
@@ -626,6 +644,7 @@ int main(int argc, char **argv)
 		case 'R': opt.rcpt = optarg; break;
 		case 'm': opt.max_retries = (int)parse_long(optarg, "--max-retries", 0); break;
 		case 't': opt.timeout = parse_double(optarg, "--timeout"); break;
+		case 'I': opt.random_ids = 1; break;
 		default: usage();
 		}
 	}
