@@ -27,7 +27,7 @@ a run broke), never because something was slow. Figures go to stdout as a
 table and to bench-results.json at the repository root.
 
 Usage: bench.py [--quick] [--only NAME[,NAME]] [--messages N] [--conns C]
-                [--size BYTES] [--random-ids] [--backlog-messages N] [--overload-messages N]
+                [--size BYTES] [--random-ids] [--no-chunking] [--backlog-messages N] [--overload-messages N]
                 [--max-rate R] [--latency-seconds S] [--latency-rate R]
                 [--build DIR] [--log-level LEVEL] [--profile DIR]
                 [--profile-callgraph MODE] [--trace DIR] [--keep] [--json PATH]
@@ -72,6 +72,8 @@ def parse_args():
     # concurrency against A's group commit, not what the relays can take.
     ap.add_argument("--conns", type=int, default=48, help="LMTP connections of the feed (48)")
     ap.add_argument("--size", type=int, default=2048, help="message size in bytes (2048)")
+    ap.add_argument("--no-chunking", action="store_true",
+                    help="feed with DATA only (default: BDAT, as Postfix does when the relay offers CHUNKING)")
     ap.add_argument("--random-ids", action="store_true",
                     help="Message-IDs in random order, as in real mail (default: in sending order)")
     ap.add_argument("--backlog-messages", type=int, help="messages queued in the backlog run (100000; quick 5000)")
@@ -328,6 +330,8 @@ def lmtpload(port, n, prefix, first=0, rate=None, stamp=False, conns=None):
         args.append("--stamp")
     if ARGS.random_ids:
         args.append("--random-ids")
+    if ARGS.no_chunking:
+        args.append("--no-chunking")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     harness._PROCS.append(p)
     return p
@@ -1095,6 +1099,7 @@ def main():
            "total_seconds": round(time.time() - started, 1), "machine": machine(),
            "params": {"quick": ARGS.quick, "messages": ARGS.messages, "conns": ARGS.conns,
                       "size": ARGS.size, "random_ids": ARGS.random_ids,
+                      "chunking": not ARGS.no_chunking,
                       "backlog_messages": ARGS.backlog_messages,
                       "overload_messages": ARGS.overload_messages, "max_rate": ARGS.max_rate,
                       "latency_seconds": ARGS.latency_seconds, "latency_rate": ARGS.latency_rate,

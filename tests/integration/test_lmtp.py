@@ -152,6 +152,7 @@ def main(t, fed):
         t.eq(code, 250, "LHLO 250")
         t.ok(lm.has_extn("pipelining") and lm.has_extn("enhancedstatuscodes"),
              "LHLO advertises PIPELINING and ENHANCEDSTATUSCODES")
+        t.ok(lm.has_extn("chunking"), "LHLO advertises CHUNKING")
         t.eq(lm.esmtp_features.get("size"), str(MAX), "LHLO advertises SIZE max_message_bytes")
         for i in range(3):
             lm.mail("owner@example.org")
@@ -253,6 +254,33 @@ def main(t, fed):
         s.close()
     t.eq(codes(out), ["220", "503", "500", "250", "503", "503", "250", "503", "500", "500", "221"],
          "bad sequences: 503, HELO/EHLO and unknown 500, long line 500")
+
+    # ---- CHUNKING (BDAT), as Postfix sends it when offered ----
+    body1 = crlf(make_msg("lmtp-bdat@example.org", body="in two chunks\n.a dot line\n"))
+    cut = len(body1) // 2
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(b"LHLO x\r\n")
+        read_replies(s, 2)
+        s.sendall(b"MAIL FROM:<o@example.org>\r\nRCPT TO:<incidents@relay.test>\r\n"
+                  b"BDAT %d\r\n" % cut + body1[:cut] +
+                  b"BDAT %d LAST\r\n" % (len(body1) - cut) + body1[cut:] +
+                  # refused (no transaction): its bytes are dropped, not run
+                  b"BDAT 6 LAST\r\nQUIT\r\nNOOP\r\nQUIT\r\n")
+        out = read_all(s)
+    finally:
+        s.close()
+    t.eq(codes(out), ["250", "250", "250", "250", "503", "250", "221"],
+         "BDAT: MAIL, RCPT, chunk, LAST per recipient; a refused chunk's QUIT is not run")
+    bid = re.findall(rb"as ([0-9a-f]{64})", out)
+    t.ok(len(bid) == 1, "BDAT LAST's 250 names the id", out)
+    if bid:
+        wait_until(lambda: bid[0].decode() in b.delivered_ids(LIST), 20, "BDAT post at b")
+        got = [f for f in b.maildir_files(LIST) if b"lmtp-bdat@example.org" in open(f, "rb").read()]
+        t.eq(len(got), 1, "the BDAT post reaches b once")
+        if got:
+            t.ok(b"\n.a dot line" in open(got[0], "rb").read(),
+                 "BDAT: a line starting with a dot is kept as sent (no unstuffing)")
 
     # ---- a connection dropped mid-DATA stores nothing ----
     st0 = a.status()

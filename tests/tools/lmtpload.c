@@ -4,6 +4,7 @@
  *   lmtpload --host 127.0.0.1 --port P [--conns C] [--messages N]
  *            [--size BYTES] [--rate R] [--prefix ID] [--first I] [--stamp]
  *            [--rcpt ADDR] [--max-retries K] [--timeout SECONDS] [--random-ids]
+ *            [--no-chunking]
  *
  * Opens C persistent LMTP connections (LHLO once each) and sends N messages
  * in total over them, message i (I <= i < I+N) carrying the unique
@@ -13,9 +14,13 @@
  * (<HHHHHHHHHHHHHHHH.ID-i@bench.example>): mail's own Message-IDs are
  * mostly random, and a store indexes them, so the order they arrive in
  * decides how many index pages each batch touches. Each message is an
- * RFC 5322 message of about BYTES bytes (CRLF line ends, as on the wire). Per connection: MAIL, RCPT, DATA (pipelined
- * when the server offers PIPELINING), wait for 354, body and ".", then wait
- * for the per-recipient reply before the next message on that connection.
+ * RFC 5322 message of about BYTES bytes (CRLF line ends, as on the wire).
+ * Per connection: MAIL, RCPT, DATA (pipelined when the server offers
+ * PIPELINING), wait for 354, body and ".", then wait for the per-recipient
+ * reply before the next message on that connection. When the server offers
+ * PIPELINING and CHUNKING (RFC 3030), as Postfix's LMTP client would: MAIL,
+ * RCPT, "BDAT size LAST" and the body in one go, then the replies
+ * (--no-chunking: always DATA).
  * One thread, poll() over every connection. No connection sends until all
  * of them have answered LHLO, so the clock starts with every one ready.
  *
@@ -32,7 +37,7 @@
  * At the end, one JSON line on stdout:
  *   {"sent":N,"ok":..,"tempfail":..,"failed":..,"seconds":..,
  *    "start_us":..,"end_us":..,"reconnects":..,"bytes":..,
- *    "ack_ms":{"p50":..,"p99":..,"max":..},"cpu_s":..}
+ *    "ack_ms":{"p50":..,"p99":..,"max":..},"cpu_s":..,"chunking":true|false}
  * seconds runs from the first message sent to the last reply; start_us and
  * end_us are the same instants in unix microseconds; ack_ms is the time from
  * the end of a body to its 250 (the ingest's durable acknowledgement).
@@ -76,12 +81,13 @@ enum state {
 	S_DONE,         /* closed for good */
 };
 
-enum cmd { C_RSET, C_MAIL, C_RCPT, C_DATA };
+enum cmd { C_RSET, C_MAIL, C_RCPT, C_DATA, C_BDAT };
 
 struct conn {
 	int fd;
 	enum state st;
 	int pipelining;
+	int chunking;
 	int need_rset;
 	int reconnects;         /* consecutive failed (re)connections */
 	/* output not yet written */
@@ -103,16 +109,17 @@ struct conn {
 
 static struct {
 	const char *host, *port, *prefix, *rcpt;
-	int conns, stamp, max_retries, random_ids;
+	int conns, stamp, max_retries, random_ids, no_chunking;
 	long messages, first;
 	size_t size;
 	double rate, timeout;
-} opt = { "127.0.0.1", NULL, "bench", "bench@bench.example", 16, 0, 100, 0, 1000, 0, 2048, 0, 600 };
+} opt = { "127.0.0.1", NULL, "bench", "bench@bench.example", 16, 0, 100, 0, 0, 1000, 0, 2048, 0, 600 };
 
 static struct {
 	long next;              /* next message index (0-based within the run) to start */
 	long sent, ok, tempfail, failed, done;
 	long reconnects;
+	int chunked;            /* some connection used BDAT */
 	uint64_t bytes;
 	int64_t start_mono, end_mono, start_real;
 	double *ack;            /* ms, one per ok message */
@@ -201,6 +208,7 @@ static void conn_connect(struct conn *c)
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->st = S_CONNECTING;
 	c->pipelining = 0;
+	c->chunking = 0;
 	c->need_rset = 0;
 	if (connect(c->fd, g_addr->ai_addr, g_addr->ai_addrlen) == 0)
 		c->st = S_GREETING;
@@ -271,8 +279,26 @@ static const char *cmd_text(enum cmd k)
 	case C_RSET: return "RSET";
 	case C_MAIL: return "MAIL";
 	case C_RCPT: return "RCPT";
+	case C_BDAT: return "BDAT";
 	default: return "DATA";
 	}
+}
+
+static size_t append_message(struct conn *c);
+
+/* "BDAT size LAST" and the message after it, which nothing needs to end. */
+static void send_bdat(struct conn *c)
+{
+	size_t start = c->out_len;
+	size_t n = append_message(c);
+	char head[48];
+	int hl = snprintf(head, sizeof(head), "BDAT %zu LAST\r\n", n);
+	out_reserve(c, (size_t)hl);
+	memmove(c->out + start + hl, c->out + start, n);
+	memcpy(c->out + start, head, (size_t)hl);
+	c->out_len += (size_t)hl;
+	c->body_us = mono_us();
+	g.chunked = 1;
 }
 
 static void send_cmd(struct conn *c, enum cmd k)
@@ -282,6 +308,7 @@ static void send_cmd(struct conn *c, enum cmd k)
 	case C_MAIL: out_printf(c, "MAIL FROM:<bench-sender@bench.example>\r\n"); break;
 	case C_RCPT: out_printf(c, "RCPT TO:<%s>\r\n", opt.rcpt); break;
 	case C_DATA: out_printf(c, "DATA\r\n"); break;
+	case C_BDAT: send_bdat(c); break;
 	}
 	c->n_sent++;
 }
@@ -294,7 +321,8 @@ static void start_envelope(struct conn *c)
 		c->cmds[c->n_cmds++] = C_RSET;
 	c->cmds[c->n_cmds++] = C_MAIL;
 	c->cmds[c->n_cmds++] = C_RCPT;
-	c->cmds[c->n_cmds++] = C_DATA;
+	/* BDAT is sent blind with the rest, so only with PIPELINING. */
+	c->cmds[c->n_cmds++] = c->chunking && c->pipelining ? C_BDAT : C_DATA;
 	c->need_rset = 0;
 	c->st = S_ENVELOPE;
 	if (c->pipelining)
@@ -326,8 +354,9 @@ static const char *id_salt(long i, char *buf, size_t len)
 	return buf;
 }
 
-/* The message itself, dot-stuffing unneeded (no line starts with '.'). */
-static void send_body(struct conn *c)
+/* The message itself, appended to the output; returns its length. No line
+ * starts with '.', so it needs no dot-stuffing after DATA either. */
+static size_t append_message(struct conn *c)
 {
 	long idx = opt.first + c->msg;
 	char date[64], salt[24];
@@ -355,10 +384,19 @@ static void send_body(struct conn *c)
 		c->out_len += 78;
 	}
 	g.bytes += c->out_len - start;
+	return c->out_len - start;
+}
+
+/* After 354: the message and its ending dot. */
+static void send_body(struct conn *c)
+{
+	append_message(c);
 	out_printf(c, ".\r\n");
 	c->body_us = mono_us();
 	c->st = S_BODY;
 }
+
+static void body_reply(struct conn *c, int code);
 
 /* The reply to the command n_got of the envelope. */
 static void envelope_reply(struct conn *c, int code)
@@ -375,6 +413,17 @@ static void envelope_reply(struct conn *c, int code)
 	if (good && k == C_DATA) {
 		send_body(c);
 		return;
+	}
+	if (k == C_BDAT) {
+		/* BDAT LAST's reply is the recipient's: the message's outcome,
+		 * unless MAIL or RCPT was refused before it. */
+		int fine = 1;
+		for (int i = 0; i < c->n_got - 1; i++)
+			fine &= c->cmds[i] == C_RSET || c->codes[i] / 100 == 2;
+		if (fine) {
+			body_reply(c, code);
+			return;
+		}
 	}
 	/* The transaction failed before the body: judge by the first bad reply. */
 	int bad = code;
@@ -471,6 +520,9 @@ static int parse_input(struct conn *c)
 		int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
 		if (c->st == S_LHLO && len >= 14 && !strncasecmp(line + 4, "PIPELINING", 10))
 			c->pipelining = 1;
+		if (c->st == S_LHLO && len >= 12 && !strncasecmp(line + 4, "CHUNKING", 8) &&
+		    !opt.no_chunking)
+			c->chunking = 1;
 		if (len > 3 && line[3] == '-')
 			continue;
 		int fd = c->fd;
@@ -586,7 +638,8 @@ static void usage(void)
 {
 	fputs("usage: lmtpload --port P [--host H] [--conns C] [--messages N] [--size BYTES]\n"
 	      "                [--rate R] [--prefix ID] [--first I] [--stamp] [--rcpt ADDR]\n"
-	      "                [--max-retries K] [--timeout SECONDS] [--random-ids]\n", stderr);
+	      "                [--max-retries K] [--timeout SECONDS] [--random-ids] [--no-chunking]\n",
+	      stderr);
 	exit(2);
 }
 
@@ -626,6 +679,7 @@ int main(int argc, char **argv)
 		{ "max-retries", required_argument, NULL, 'm' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "random-ids", no_argument, NULL, 'I' },
+		{ "no-chunking", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, '?' },
 		{ 0 },
 	};
@@ -645,6 +699,7 @@ int main(int argc, char **argv)
 		case 'm': opt.max_retries = (int)parse_long(optarg, "--max-retries", 0); break;
 		case 't': opt.timeout = parse_double(optarg, "--timeout"); break;
 		case 'I': opt.random_ids = 1; break;
+		case 'C': opt.no_chunking = 1; break;
 		default: usage();
 		}
 	}
@@ -782,11 +837,11 @@ int main(int argc, char **argv)
 	double secs = g.start_mono ? (double)(g.end_mono - g.start_mono) / 1e6 : 0;
 	printf("{\"sent\":%ld,\"ok\":%ld,\"tempfail\":%ld,\"failed\":%ld,\"seconds\":%.6f,"
 	       "\"start_us\":%" PRId64 ",\"end_us\":%" PRId64 ",\"reconnects\":%ld,\"bytes\":%" PRIu64 ","
-	       "\"ack_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"cpu_s\":%.3f}\n",
+	       "\"ack_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},\"cpu_s\":%.3f,\"chunking\":%s}\n",
 	       g.sent, g.ok, g.tempfail, g.failed, secs, g.start_real,
 	       g.start_real + (g.end_mono - g.start_mono), g.reconnects, g.bytes,
 	       pct(g.ack, g.n_ack, 0.50), pct(g.ack, g.n_ack, 0.99),
-	       g.n_ack ? g.ack[g.n_ack - 1] : 0.0, cpu);
+	       g.n_ack ? g.ack[g.n_ack - 1] : 0.0, cpu, g.chunked ? "true" : "false");
 	fflush(stdout);
 	freeaddrinfo(g_addr);
 	return g.failed || g.ok < opt.messages ? 1 : 0;

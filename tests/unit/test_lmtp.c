@@ -146,7 +146,7 @@ static const char PIPELINED[] =
 static const char PIPELINED_OUT[] =
 	"220 relay.test LMTP interlist ready\r\n"
 	"250-relay.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-	"250 SIZE 1000\r\n"
+	"250-CHUNKING\r\n250 SIZE 1000\r\n"
 	"250 2.1.0 sender OK\r\n"
 	"250 2.1.5 recipient OK\r\n"
 	"250 2.1.5 recipient OK\r\n"
@@ -364,7 +364,8 @@ static void test_sequences(void)
 			       "DATA\r\n"                       /* RSET forgot the transaction */
 			       "MAIL FROM:<a@x> FOO=1\r\n"
 			       "MAIL FROM:<a\x01@x>\r\n"
-			       "VRFY x\r\nSTARTTLS\r\nBDAT 10\r\n\r\n"
+			       /* A refused BDAT's 10 bytes are dropped, never run. */
+			       "VRFY x\r\nSTARTTLS\r\nBDAT 10\r\nQUIT\r\nRSET\r\n"
 			       "noop\r\nrset\r\n"
 			       "QUIT\r\n", 1000, NULL, 0);
 	const char *want[] = {
@@ -389,7 +390,7 @@ static void test_sequences(void)
 		"501 5.1.7 bad sender",
 		"500 5.5.1 command not recognised",
 		"500 5.5.1 command not recognised",
-		"500 5.5.1 command not recognised",
+		"503 5.5.1 need MAIL before BDAT",
 		"500 5.5.2 syntax error",
 		"250 2.0.0 OK",
 		"250 2.0.0 reset",
@@ -404,7 +405,7 @@ static void test_sequences(void)
 		CHECK(q != NULL);
 		p = q ? q + strlen(want[i]) : p;
 	}
-	CHECK_EQ(count(&r, "\r\n"), (long long)(sizeof(want) / sizeof(want[0])) + 4);
+	CHECK_EQ(count(&r, "\r\n"), (long long)(sizeof(want) / sizeof(want[0])) + 5);
 	CHECK_EQ(r.n_msgs, 0);
 	CHECK(r.closed);
 	run_free(&r);
@@ -520,6 +521,93 @@ static void test_envelope(void)
 	lmtp_free(s);   /* mid-DATA: frees the partial message */
 }
 
+/* CHUNKING: chunks taken verbatim (dots, bare LF and all), any split of the
+ * input alike; BDAT 0 LAST; what may not follow BDAT; refused chunks dropped
+ * unread; sizes that cannot be read close the session. */
+static const char BDAT_BODY1[] = "Message-ID: <c@x>\r\n\r\n.\r\nbare\nlf\r\n";   /* 33 bytes */
+static const char BDAT_BODY2[] = "..last line\r\n";                               /* 13 bytes */
+
+static void test_bdat(void)
+{
+	char in[512];
+	snprintf(in, sizeof(in),
+		 "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\nRCPT TO:<m@x>\r\n"
+		 "BDAT %zu\r\n%sBDAT %zu LAST\r\n%sNOOP\r\nQUIT\r\n",
+		 strlen(BDAT_BODY1), BDAT_BODY1, strlen(BDAT_BODY2), BDAT_BODY2);
+	char whole[128];
+	snprintf(whole, sizeof(whole), "%s%s", BDAT_BODY1, BDAT_BODY2);
+	for (size_t chunk = 1; chunk < 60; chunk += 4) {
+		struct run r = session(1000, in, chunk, NULL, 0);
+		CHECK_EQ(r.n_msgs, 1);
+		CHECK(r.n_msgs == 1 && r.msg_len[0] == strlen(whole) &&
+		      !memcmp(r.msg[0], whole, strlen(whole)));
+		CHECK(has(&r, "250-CHUNKING\r\n"));
+		CHECK(has(&r, "250 2.0.0 33 octets received\r\n"));
+		CHECK(has(&r, "250 2.0.0 <l@x> accepted as X\r\n250 2.0.0 <m@x> accepted as X\r\n"
+			      "250 2.0.0 OK\r\n221 "));
+		CHECK(!has(&r, "354"));
+		CHECK(r.closed);
+		run_free(&r);
+	}
+
+	/* BDAT 0 LAST ends the message even as the input's last bytes. */
+	struct run r = session(1000, "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\nBDAT 5\r\nabcde"
+				     "BDAT 0 LAST\r\n", 1000, NULL, 0);
+	CHECK_EQ(r.n_msgs, 1);
+	CHECK(r.n_msgs == 1 && r.msg_len[0] == 5 && !memcmp(r.msg[0], "abcde", 5));
+	CHECK(has(&r, "250 2.0.0 <l@x> accepted as X\r\n"));
+	run_free(&r);
+
+	/* After a BDAT: no RCPT, no DATA; RSET forgets the chunks. */
+	r = session(1000, "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\nBDAT 3\r\nabc"
+			  "RCPT TO:<m@x>\r\nDATA\r\nRSET\r\n"
+			  "MAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\nBDAT 2 LAST\r\nxyQUIT\r\n", 1000, NULL, 0);
+	CHECK(has(&r, "503 5.5.1 RCPT after BDAT\r\n503 5.5.1 DATA after BDAT\r\n250 2.0.0 reset\r\n"));
+	CHECK_EQ(r.n_msgs, 1);
+	CHECK(r.n_msgs == 1 && r.msg_len[0] == 2 && !memcmp(r.msg[0], "xy", 2));
+	run_free(&r);
+
+	/* Refused (no RCPT yet): its bytes are dropped, not run as commands. */
+	r = session(1000, "LHLO x\r\nMAIL FROM:<a@x>\r\nBDAT 6 LAST\r\nQUIT\r\nNOOP\r\n", 1000, NULL, 0);
+	CHECK(has(&r, "503 5.5.1 need RCPT before BDAT\r\n250 2.0.0 OK\r\n"));
+	CHECK(!r.closed);
+	CHECK_EQ(r.n_msgs, 0);
+	run_free(&r);
+
+	/* Over max_message: read to the end and refused at LAST; the session
+	 * goes on. */
+	r = session(10, "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\nBDAT 20 LAST\r\n"
+			"01234567890123456789NOOP\r\n", 1000, (const int[]){ IL_ETOOLARGE }, 1);
+	CHECK_EQ(r.n_msgs, 1);
+	CHECK_EQ(r.msg_rc[0], IL_ETOOLARGE);
+	CHECK(has(&r, "552 5.3.4 <l@x> "));
+	CHECK(has(&r, "250 2.0.0 OK\r\n"));
+	run_free(&r);
+
+	/* A size that cannot be read leaves no way to the next command. */
+	const char *bad[] = { "BDAT\r\n", "BDAT x\r\n", "BDAT -1\r\n", "BDAT 5 FIRST\r\n",
+			      "BDAT 5  LAST\r\n", "BDAT 99999999999999999999999\r\n" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char b[128];
+		snprintf(b, sizeof(b), "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\n%sNOOP\r\n", bad[i]);
+		r = session(1000, b, 1000, NULL, 0);
+		CHECK(has(&r, "501 5.5.4 syntax: BDAT size [LAST]; closing\r\n"));
+		CHECK(!has(&r, "250 2.0.0 OK"));
+		CHECK(r.closed);
+		run_free(&r);
+	}
+
+	/* A chunk under way is a message in transfer: a hang-up loses it. */
+	struct lmtp *s = lmtp_new("relay.test", 1000);
+	const char *part = "LHLO x\r\nMAIL FROM:<a@x>\r\nRCPT TO:<l@x>\r\nBDAT 5\r\nab";
+	size_t used;
+	CHECK(s != NULL);
+	CHECK_EQ(lmtp_feed(s, (const uint8_t *)part, strlen(part), &used), LMTP_MORE);
+	CHECK_EQ(used, strlen(part));
+	CHECK(lmtp_in_data(s));
+	lmtp_free(s);
+}
+
 int main(void)
 {
 	test_pipelined();
@@ -531,5 +619,6 @@ int main(void)
 	test_long_lines();
 	test_limits();
 	test_envelope();
+	test_bdat();
 	return check_done("test_lmtp");
 }
