@@ -26,16 +26,22 @@
 #define STATUS_LINE_MAX 1024
 #define STATUS_IDLE_MS 30000
 
+/* Freed once the listener is closed and its last connection too: at stop,
+ * a `submit` still waiting for its commit is answered after the listener
+ * has gone, through a connection that still points here. */
 struct status_srv {
 	struct relay *r;
 	uv_pipe_t server;
 	int conns;
+	int server_closed;
+	struct conn *head;              /* every open connection */
 	char path[108];
 };
 
 struct conn {
 	uv_pipe_t pipe;
 	struct status_srv *srv;
+	struct conn *prev, *next;
 	uv_timer_t idle;
 	uint8_t *buf;
 	size_t len, cap, need;          /* need: total bytes expected (line + body) */
@@ -120,13 +126,27 @@ char *status_json(struct relay *r)
 	return (char *)b.p;
 }
 
+static void srv_maybe_free(struct status_srv *srv)
+{
+	if (srv->server_closed && srv->conns == 0)
+		free(srv);
+}
+
 static void conn_closed(uv_handle_t *h)
 {
 	struct conn *c = h->data;
 	if (--c->closing == 0) {
-		c->srv->conns--;
+		struct status_srv *srv = c->srv;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			srv->head = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		srv->conns--;
 		free(c->buf);
 		free(c);
+		srv_maybe_free(srv);
 	}
 }
 
@@ -388,6 +408,10 @@ static void on_connection(uv_stream_t *server, int status)
 	c->pipe.data = c;
 	c->idle.data = c;
 	srv->conns++;
+	c->next = srv->head;
+	if (srv->head)
+		srv->head->prev = c;
+	srv->head = c;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
 		conn_close(c);
 		return;
@@ -438,7 +462,9 @@ int status_start(struct relay *r, char *err, size_t errlen)
 
 static void server_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct status_srv *srv = h->data;
+	srv->server_closed = 1;
+	srv_maybe_free(srv);
 }
 
 void status_stop(struct relay *r)
@@ -447,6 +473,13 @@ void status_stop(struct relay *r)
 	if (!srv)
 		return;
 	unlink(srv->path);
+	/* Connections still reading their command go now; those answering
+	 * (a submit waits for its commit) close when their answer is out. */
+	for (struct conn *c = srv->head, *next; c; c = next) {
+		next = c->next;
+		if (!c->answered)
+			conn_close(c);
+	}
 	uv_close((uv_handle_t *)&srv->server, server_closed);
 	r->status = NULL;
 }

@@ -10,6 +10,7 @@ test_daemon: the daemon's life cycle and its status contract.
 - SIGTERM: exit 0, status socket removed.
 """
 import os
+import socket
 
 from harness import make_msg, port_open, run, run_daemon, wait_until
 
@@ -126,6 +127,24 @@ def main(t, fed):
     t.ok(True, "SIGTERM: exit 0")
     t.ok(not os.path.exists(a.sock), "the status socket is removed")
     t.ok("event=stopped" in a.log(), "the log records event=stopped")
+    # A client half-way through its status command when SIGTERM comes: the
+    # relay closes it and exits at once (it used to wait for the 30 s idle
+    # timer, then touch the status server it had freed: a crash under ASan).
+    a.start()
+    a.wait_ready()
+    half = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    half.connect(a.sock)
+    half.sendall(b"stat")
+    a.wait_ready()          # the half command is read before the signal
+    a.stop(timeout=15)      # raises if it waited for the 30 s idle timer
+    t.ok(True, "SIGTERM with a status client mid-command: exit 0 within 15 s")
+    try:
+        half.sendall(b"us\n")
+        late = half.recv(100)
+    except OSError:
+        late = b""
+    half.close()
+    t.eq(late, b"", "that client is closed without an answer")
     # And it starts again on the same data.
     a.start()
     st3 = a.wait_ready()
