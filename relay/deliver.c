@@ -14,7 +14,21 @@
 
 #define DL_BATCH 128
 #define DL_BACKOFF_MAX_S 3600
-#define DL_RECORD_RETRY_MS 1000      /* after the store failed to record a done batch */
+#define DL_RECORD_RETRY_MS 1000      /* after the store failed to record an outcome */
+
+/* An outcome the store could not record (disk full, its write lock held):
+ * kept here and recorded again from the timer. While any is held the
+ * deliverer takes no new work: the row would still look due, and a
+ * delivery made would be made again (by SMTP or a program: a duplicate;
+ * a failure: tried again at once, over and over). */
+struct held {
+	int64_t seq;
+	uint8_t id[IL_SHA256_LEN];
+	int64_t accepted_ms;
+	int result;                     /* DL_DONE; DL_TEMPFAIL: defer; DL_PERMFAIL: park */
+	int64_t next_try;               /* DL_TEMPFAIL */
+	char error[200];
+};
 
 struct deliverer {
 	struct relay *r;
@@ -30,6 +44,8 @@ struct deliverer {
 	uv_timer_t timer;               /* next deferred retry */
 	struct dl_item *inflight;       /* async backends */
 	void *backend_state;
+	struct held *held;              /* outcomes waiting for the store */
+	size_t n_held, cap_held;
 };
 
 struct dl_job {
@@ -108,14 +124,86 @@ static void timer_closed(uv_handle_t *h)
 	}
 	if (d->backend_state)
 		deliver_smtp_fini(d->backend_state);
+	if (d->n_held)
+		log_err("deliver", "records_lost", "list=%s n=%zu", d->conf->name, d->n_held);
+	free(d->held);
 	trust_release(d->trust);
 	free(d);
 }
 
+static int flush_held(struct deliverer *d);
+
 static void close_deliverer(struct deliverer *d)
 {
+	flush_held(d);          /* a last try: what stays held is delivered again */
 	uv_timer_stop(&d->timer);
 	uv_close((uv_handle_t *)&d->timer, timer_closed);
+}
+
+/* Keep an outcome the store refused; the first one of a run is logged. */
+static void hold(struct deliverer *d, const struct dl_item *it, int64_t next_try, int err)
+{
+	if (d->n_held == d->cap_held) {
+		size_t cap = d->cap_held ? 2 * d->cap_held : 16;
+		struct held *h = realloc(d->held, cap * sizeof(*h));
+		IL_ASSERT(h);
+		d->held = h;
+		d->cap_held = cap;
+	}
+	if (d->n_held == 0)
+		log_err("store", "delivery_record_failed", "list=%s err=%s", d->conf->name,
+			log_q(il_strerror(err)));
+	struct held *h = &d->held[d->n_held++];
+	h->seq = it->seq;
+	memcpy(h->id, it->id, IL_SHA256_LEN);
+	h->accepted_ms = it->accepted_ms;
+	h->result = it->result;
+	h->next_try = next_try;
+	snprintf(h->error, sizeof(h->error), "%s", it->error);
+	d->l->deliver_unsure = 1;
+	wake_within(d, DL_RECORD_RETRY_MS);
+}
+
+static void count_delivered(struct deliverer *d, const uint8_t *id, int64_t accepted_ms)
+{
+	char hex[IL_ID_HEX_LEN + 1];
+	d->l->delivered++;
+	metrics_observe_delivery(d->l, util_now_ms() - accepted_ms);
+	envelope_id_hex(id, hex);
+	log_info("deliver", "delivered", "list=%s msg=%s", d->conf->name, hex);
+}
+
+static int record_held(struct deliverer *d, const struct held *h)
+{
+	struct il_store *st = d->r->store;
+	const char *list = d->conf->name;
+	if (h->result == DL_DONE)
+		return store_deliver_done(st, list, &h->seq, 1);
+	if (h->result == DL_PERMFAIL)
+		return store_deliver_park(st, list, h->seq, h->error);
+	return store_deliver_defer(st, list, h->seq, h->next_try, h->error);
+}
+
+/* Record the held outcomes, oldest first: 0 once none is left. */
+static int flush_held(struct deliverer *d)
+{
+	size_t i = 0;
+	int e = 0;
+	for (; i < d->n_held; i++) {
+		if ((e = record_held(d, &d->held[i])) < 0)
+			break;
+		if (d->held[i].result == DL_DONE)
+			count_delivered(d, d->held[i].id, d->held[i].accepted_ms);
+	}
+	memmove(d->held, d->held + i, (d->n_held - i) * sizeof(*d->held));
+	d->n_held -= i;
+	if (e < 0) {
+		wake_within(d, DL_RECORD_RETRY_MS);
+		return e;
+	}
+	if (i > 0)
+		log_info("store", "delivery_records_resumed", "list=%s n=%zu", d->conf->name, i);
+	return 0;
 }
 
 /* Record one outcome (not DL_DONE: those are recorded in batches). */
@@ -124,10 +212,12 @@ static void record_failure(struct deliverer *d, struct dl_item *it)
 	struct relay *r = d->r;
 	const char *list = d->conf->name;
 	char hex[IL_ID_HEX_LEN + 1];
+	int e;
 	envelope_id_hex(it->id, hex);
 	d->l->deliver_unsure = 1;
 	if (it->result == DL_PERMFAIL) {
-		store_deliver_park(r->store, list, it->seq, it->error);
+		if ((e = store_deliver_park(r->store, list, it->seq, it->error)) < 0)
+			hold(d, it, 0, e);
 		log_warn("deliver", "parked", "list=%s msg=%s err=%s", list, hex, log_q(it->error));
 		return;
 	}
@@ -135,7 +225,9 @@ static void record_failure(struct deliverer *d, struct dl_item *it)
 	int64_t delay = (int64_t)1 << shift;
 	if (delay > DL_BACKOFF_MAX_S)
 		delay = DL_BACKOFF_MAX_S;
-	store_deliver_defer(r->store, list, it->seq, util_now_ms() + delay * 1000, it->error);
+	int64_t next = util_now_ms() + delay * 1000;
+	if ((e = store_deliver_defer(r->store, list, it->seq, next, it->error)) < 0)
+		hold(d, it, next, e);
 	log_warn("deliver", "deferred", "list=%s msg=%s retry_s=%lld err=%s", list, hex,
 		 (long long)delay, log_q(it->error));
 	wake_within(d, (uint64_t)delay * 1000);
@@ -147,22 +239,11 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 	if (n == 0)
 		return;
 	int e = store_deliver_done(d->r->store, d->conf->name, seqs, n);
-	if (e < 0) {
-		log_err("store", "delivery_record_failed", "list=%s err=%s", d->conf->name,
-			log_q(il_strerror(e)));
-		d->l->deliver_unsure = 1;
-		/* The rows stay due and nothing else would wake us for them:
-		 * come back (the Maildir finds its files and records them). */
-		wake_within(d, DL_RECORD_RETRY_MS);
-		return;
-	}
-	d->l->delivered += n;
-	int64_t now = util_now_ms();
-	for (size_t i = 0; items && i < n; i++) {
-		char hex[IL_ID_HEX_LEN + 1];
-		metrics_observe_delivery(d->l, now - items[i].accepted_ms);
-		envelope_id_hex(items[i].id, hex);
-		log_info("deliver", "delivered", "list=%s msg=%s", d->conf->name, hex);
+	for (size_t i = 0; i < n; i++) {
+		if (e < 0)
+			hold(d, &items[i], 0, e);
+		else
+			count_delivered(d, items[i].id, items[i].accepted_ms);
 	}
 }
 
@@ -301,6 +382,8 @@ static void schedule(struct deliverer *d)
 	struct relay *r = d->r;
 	if (r->stopping || d->stopped)
 		return;
+	if (d->n_held && flush_held(d) < 0)
+		return;         /* nothing new before the store records again */
 	if (d->conf->deliver_kind != IL_DELIVER_MAILDIR) {
 		schedule_async(d);
 		return;
