@@ -14,6 +14,14 @@
  * from a commit that a power cut then takes back would be made again when
  * the sender, never acknowledged, sends the message again: exactly once
  * needs the message on disk before its first delivery, as before its ack.
+ *
+ * A failed fdatasync stops the relay (exit 74). The kernel may have dropped
+ * the pages it could not write and marked them clean: a later sync would
+ * succeed without them, acknowledging commits that follow a hole in the WAL
+ * (SQLite's recovery stops at the hole), and a peer's resend of a message
+ * in the hole would be acknowledged as a duplicate of what is not on disk.
+ * So nothing is acknowledged after the first failure; the operator checks
+ * the disk, and what was not acknowledged is sent again after the restart.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,6 +47,7 @@ struct durable {
 	struct waiter *pending, **pending_tail;
 	struct waiter *inflight;
 	int syncing;
+	int failed;                     /* < 0: a sync failed; nothing is durable any more */
 	uv_work_t sync_req;
 	int sync_result;
 	int64_t sync_seq;               /* store_last_seq() when the running sync started */
@@ -59,6 +68,19 @@ static void sync_work(uv_work_t *req)
 	d->sync_result = store_sync_wal(d->fd);
 }
 
+/* After a failed sync: every waiter hears it, none waits for a disk that
+ * can no longer be trusted. */
+static void fail_pending(struct durable *d)
+{
+	while (d->pending) {
+		struct waiter *w = d->pending;
+		d->pending = w->next;
+		w->cb(w->arg, d->failed);
+		free(w);
+	}
+	d->pending_tail = &d->pending;
+}
+
 static void sync_after(uv_work_t *req, int status)
 {
 	(void)status;
@@ -68,9 +90,11 @@ static void sync_after(uv_work_t *req, int status)
 	int advanced = 0;
 	d->inflight = NULL;
 	d->syncing = 0;
-	if (e < 0)
-		log_err("store", "sync_failed", "err=%s", log_q(il_strerror(e)));
-	else if (d->sync_seq > d->durable_seq) {
+	if (e < 0 && !d->failed) {
+		log_err("store", "sync_failed", "err=%s action=stop exit=%d", log_q(il_strerror(e)),
+			IL_EX_IOERR);
+		d->failed = e;
+	} else if (e == 0 && !d->failed && d->sync_seq > d->durable_seq) {
 		d->durable_seq = d->sync_seq;
 		advanced = 1;
 	}
@@ -83,6 +107,11 @@ static void sync_after(uv_work_t *req, int status)
 	/* Local posts held while this sync ran ride the next one: store them
 	 * now, before it starts (their durable_after may start it itself). */
 	relay_submit_flush(d->r);
+	if (d->failed) {
+		fail_pending(d);
+		relay_fatal(d->r, IL_EX_IOERR);
+		return;
+	}
 	if (d->pending)
 		start_sync(d);
 	if (advanced)
@@ -105,6 +134,10 @@ static void start_sync(struct durable *d)
 void durable_after(struct relay *r, durable_cb cb, void *arg)
 {
 	struct durable *d = r->durable;
+	if (d && d->failed) {
+		cb(arg, d->failed);
+		return;
+	}
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (!d || !w) {
 		/* No deferred mode (or no memory): commits were synchronous. */

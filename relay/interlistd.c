@@ -109,6 +109,13 @@ void relay_stop(struct relay *r)
 	on_tick(&r->tick);
 }
 
+void relay_fatal(struct relay *r, int code)
+{
+	if (!r->exit_code)
+		r->exit_code = code;
+	relay_stop(r);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
 	struct relay *r = s->data;
@@ -239,6 +246,8 @@ int main(int argc, char **argv)
 	log_batch_stop();
 	uv_close((uv_handle_t *)&log_prep, NULL);
 	uv_run(r.loop, UV_RUN_NOWAIT);
+	if (r.exit_code)
+		rc = r.exit_code;
 	log_info("relay", "stopped", "uptime_s=%lld", (long long)((util_now_ms() - r.started_ms) / 1000));
 	goto fail_lists;
 

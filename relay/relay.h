@@ -107,6 +107,7 @@ struct relay {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;
 	int stopping;
+	int exit_code;                  /* non-zero: the daemon's exit status (relay_fatal) */
 	int verify_jobs;                /* in flight on the thread pool */
 	struct durable *durable;        /* deferred fsync; NULL: commits sync themselves */
 	struct submit *submits;         /* signed local posts waiting for the group commit */
@@ -124,6 +125,8 @@ int relay_lists_sync(struct relay *r, const struct il_config *cfg);
 void relay_lists_free(struct relay *r);
 struct list_rt *relay_list(struct relay *r, const char *name);
 void relay_stop(struct relay *r);
+/* Stop, and exit with code (the first one given wins). */
+void relay_fatal(struct relay *r, int code);
 /* Re-read the config file and apply it (reload.c). On error the old config
  * stays in force and err holds "FILE:LINE: message"; returns IL_ECONFIG. */
 int relay_reload(struct relay *r, char *err, size_t errlen);

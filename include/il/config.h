@@ -21,6 +21,7 @@
 #define IL_DEFAULT_HOP_LIMIT 16
 #define IL_MAX_HOP_LIMIT 32
 #define IL_EX_CONFIG 78         /* sysexits EX_CONFIG */
+#define IL_EX_IOERR 74          /* sysexits EX_IOERR: the store's disk failed a sync */
 
 /* A value that came from the file, with the line it came from, so that a
  * later check (opening a key, say) can still name FILE:LINE. */
