@@ -183,7 +183,7 @@ static void cmd_purge(struct conn *c, struct relay *r, char *args)
 	char *hex = strtok_r(NULL, " ", &save);
 	uint8_t id[IL_SHA256_LEN];
 	if (hex && envelope_id_parse(hex, id) < 0) {
-		status_answerf(c, "err 65 not a message id (64 hex digits): %.80s\n", hex);
+		status_answerf(c, "err 64 not a message id (64 hex digits): %.80s\n", hex);
 		return;
 	}
 	if (strtok_r(NULL, " ", &save)) {

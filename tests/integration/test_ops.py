@@ -220,7 +220,7 @@ def check_queue_purge(t, fed, a, ids_at_a):
     rc, _, err = a.ctl("purge", "c", one)
     t.ok(rc == 65 and "not queued" in err, "purge one again: exits 65", (rc, err))
     rc, _, _ = a.ctl("purge", "c", "xyz")
-    t.eq(rc, 65, "purge: a bad id exits 65")
+    t.eq(rc, 64, "purge: a malformed id exits 64 (an argument it does not take, as retry)")
     rc, _, _ = a.ctl("purge", "zz")
     t.eq(rc, 65, "purge: an unknown peer exits 65")
     rc, out, err = a.ctl("purge", "c")
