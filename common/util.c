@@ -39,6 +39,7 @@ int util_read_fd(int fd, size_t max, uint8_t **out, size_t *out_len)
 		if (len == cap) {
 			if (cap > max) {
 				free(buf);
+				*out_len = len;         /* how much was read (more than max) */
 				return IL_ETOOLARGE;
 			}
 			size_t ncap = cap * 2;

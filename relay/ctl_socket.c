@@ -114,6 +114,37 @@ static int answer_error(const uint8_t *a)
 	return code > 0 && code < 256 ? code : EX_SOFTWARE_;
 }
 
+/* The rest of fd, read and dropped: how many bytes it held. */
+static unsigned long long drain_count(int fd)
+{
+	char buf[65536];
+	unsigned long long n = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return n;
+		n += (unsigned long long)r;
+	}
+}
+
+/* A post over max_message_bytes: the daemon is told its size alone (it
+ * refuses it, counts too_large and logs it), and the MTA bounces it (65)
+ * whether or not the daemon could be told. */
+static int submit_too_large(const char *path, const char *list, size_t max_msg,
+			    unsigned long long size)
+{
+	char head[320];
+	uint8_t *ans = NULL;
+	size_t alen = 0;
+	snprintf(head, sizeof(head), "submit %s %llu\n", list, size);
+	if (exchange(path, head, NULL, 0, &ans, &alen) == 0)
+		free(ans);
+	fprintf(stderr, "interlistctl: message larger than max_message_bytes (%zu)\n", max_msg);
+	return EX_DATAERR_;
+}
+
 int ctl_submit(const struct ctl_opts *o, int argc, char **argv)
 {
 	char path[256], head[IL_LIST_MAX + 64];
@@ -128,10 +159,14 @@ int ctl_submit(const struct ctl_opts *o, int argc, char **argv)
 	int rc = socket_path(o, path, sizeof(path), &max_msg, EX_TEMPFAIL_);
 	if (rc)
 		return rc;
+	if (strlen(argv[1]) > IL_LIST_MAX || strchr(argv[1], ' ')) {
+		fprintf(stderr, "interlistctl: bad list name: %.64s\n", argv[1]);
+		return EX_USAGE_;
+	}
 	int e = util_read_fd(0, max_msg, &msg, &len);
 	if (e == IL_ETOOLARGE) {
-		fprintf(stderr, "interlistctl: message larger than max_message_bytes (%zu)\n", max_msg);
-		return EX_DATAERR_;
+		unsigned long long size = (unsigned long long)len + drain_count(0);
+		return submit_too_large(path, argv[1], max_msg, size);
 	}
 	if (e < 0) {
 		fprintf(stderr, "interlistctl: reading the message: %s\n", il_strerror(e));

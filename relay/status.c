@@ -311,6 +311,18 @@ static void dispatch(struct conn *c, char *line, const uint8_t *body, size_t bod
 	status_answerf(c, "err 64 unknown command: %s\n", cmd);
 }
 
+/* "submit LIST SIZE" refused for its size (parse_need checked the form). */
+static void log_too_large(const struct conn *c, size_t line_len)
+{
+	const char *line = (const char *)c->buf;
+	const char *sp = memrchr(line, ' ', line_len);
+	char list[IL_LIST_MAX + 1] = "";
+	if (sp > line + 7)
+		snprintf(list, sizeof(list), "%.*s", (int)(sp - line - 7), line + 7);
+	log_info("ingest", "submit_refused", "list=%s err=%s bytes=%llu", log_q(list),
+		 log_q("message too large"), strtoull(sp + 1, NULL, 10));
+}
+
 /* Once the line is complete, work out how many body bytes follow. */
 static int parse_need(struct conn *c, size_t line_len)
 {
@@ -368,7 +380,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (!c->need) {
 		int e = parse_need(c, line_len);
 		if (e == IL_ETOOLARGE) {
+			/* interlistctl sends only the size of a post it knows is
+			 * too large, so that it is counted and logged here. */
 			c->srv->r->c.too_large++;
+			log_too_large(c, line_len);
 			status_answerf(c, "err 65 message too large\n");
 			return;
 		}

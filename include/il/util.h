@@ -23,7 +23,8 @@ int util_time_parse(const char *s, size_t n, int64_t *ms);
  * malloc'd buffer with a NUL after the data. */
 int util_read_file(const char *path, size_t max, uint8_t **out, size_t *out_len);
 
-/* Read all of fd (at most max bytes) the same way. */
+/* Read all of fd (at most max bytes) the same way. On IL_ETOOLARGE,
+ * *out_len is how much was read (more than max; the rest is unread). */
 int util_read_fd(int fd, size_t max, uint8_t **out, size_t *out_len);
 
 /* mkdir -p with mode for created folders. */

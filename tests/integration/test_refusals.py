@@ -167,11 +167,16 @@ def main(t, fed):
         outcomes[key] = outcomes.get(key, 0) + 1
     t.eq(sorted(outcomes), [(65, "message too large")],
          "20 more over-limit submits -s: every one exits 65 (outcomes: %r)" % outcomes)
-    # With -c the client reads max_message_bytes itself and refuses first.
+    # With -c the client reads max_message_bytes itself, sends only the
+    # size, and the daemon still counts and logs the refusal.
+    tl0 = a.counters()["too_large"]
     with open(big, "rb") as f:
         r = subprocess.run([INTERLISTCTL, "-c", a.conf_path, "submit", LIST], stdin=f, capture_output=True)
     t.eq(r.returncode, 65, "submit -c FILE with a message over max_message_bytes: exit 65 (%s)"
          % r.stderr.decode().strip())
+    t.eq(a.counters()["too_large"] - tl0, 1, "submit -c: the daemon counts it in too_large")
+    t.ok(a.log_events("submit_refused", list=LIST, bytes=str(os.path.getsize(big))),
+         "submit -c: the daemon logs submit_refused with the post's real size")
     ls = a.list_status(LIST)
     t.eq(ls["ingested"], 1, "only the good local post was ingested")
 
@@ -179,6 +184,9 @@ def main(t, fed):
     t.ok(not os.path.exists(a.sock), "a removed its status socket on SIGTERM")
     rc, out = a.submit(LIST, make_msg("down@example.org"))
     t.eq(rc, 75, "submit while the daemon is down (socket missing): exit 75")
+    with open(big, "rb") as f:
+        r = subprocess.run([INTERLISTCTL, "-c", a.conf_path, "submit", LIST], stdin=f, capture_output=True)
+    t.eq(r.returncode, 65, "submit -c of a too large post while the daemon is down: still 65 (a bounce)")
     rc, out, err = a.ctl("status")
     t.eq(rc, 69, "status while the daemon is down: exit 69")
     r = subprocess.run([INTERLISTCTL, "-s", "/nonexistent", "status"], capture_output=True)
