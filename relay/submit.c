@@ -161,8 +161,10 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 	size_t plen = 0;
 	char hex[IL_ID_HEX_LEN + 1];
 	int e;
-	if (!l)
+	if (!l) {
+		r->c.unknown_list++;
 		return IL_EFIELD;
+	}
 	if (r->submits_closed)
 		return IL_EFULL;        /* shutting down: try later */
 	if ((e = mailhdr_parse(msg, len, r->cfg->max_message_bytes, &mi)) < 0) {

@@ -153,10 +153,15 @@ def main(t, fed):
         # limit, so the daemon must say it).
         ("10 KiB over max_message_bytes", open(big, "rb").read(), LIST, 65),
     ]
+    c_before = a.counters()
     for what, data, lst, code in submits:
         rc, out = a.submit(lst, data)
         t.eq((rc, out), (code, ""), "submit -s with %s: exit %d, nothing printed (%s)"
              % (what, code, a.last_submit_stderr.strip()))
+    c_after = a.counters()
+    t.eq({k: c_after[k] - c_before[k] for k in ("malformed", "unknown_list", "too_large")},
+         {"malformed": 2, "unknown_list": 1, "too_large": 1},
+         "each refused submit is counted: 2 malformed, 1 unknown list, 1 too large")
     # The early answer races the client's send and the daemon's close (an
     # unread body makes the kernel reset the connection): try it 20 times, so
     # that a lost answer (exit 75: an MTA would retry forever) cannot slip by.
