@@ -30,6 +30,7 @@
 
 struct store_ckpt {
 	sqlite3 *db;
+	int64_t frame_bytes;            /* a WAL frame: page size + 24-byte header */
 };
 
 int store_set_deferred_sync(struct il_store *st)
@@ -77,8 +78,20 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0",
 				  NULL, NULL, NULL);
+	/* A RESTART holds the writer lock while it waits for readers: with a
+	 * reader that stays (a backup's VACUUM INTO), every tick would stall
+	 * the loop's writes for the whole timeout. It waits 20 ms at most,
+	 * and the next tick tries again. */
 	if (rc == SQLITE_OK)
-		sqlite3_busy_timeout(c->db, 1000);
+		sqlite3_busy_timeout(c->db, 20);
+	char ps[32] = "";
+	sqlite3_stmt *s = NULL;
+	if (rc == SQLITE_OK && (rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &s, NULL)) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			snprintf(ps, sizeof(ps), "%s", (const char *)sqlite3_column_text(s, 0));
+		sqlite3_finalize(s);
+	}
+	c->frame_bytes = strtoll(ps, NULL, 10) + 24;
 	if (rc != SQLITE_OK) {
 		log_err("store", "checkpointer_failed", "err=%s",
 			log_q(c->db ? sqlite3_errmsg(c->db) : "out of memory"));
@@ -90,15 +103,17 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 	return 0;
 }
 
-int store_ckpt_run(struct store_ckpt *c, int restart, int *log_frames, int *done_frames)
+int store_ckpt_run(struct store_ckpt *c, int restart, int64_t *wal_used)
 {
 	/* PASSIVE never waits for (or blocks) the writer, but under steady
 	 * writes the writer never finds the WAL fully copied and never wraps
 	 * it, so the file grows; RESTART waits for a gap between the writer's
 	 * transactions (a short stall of the loop) and lets it wrap. */
+	int logf = 0, done = 0;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
 					   restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
-					   log_frames, done_frames);
+					   &logf, &done);
+	*wal_used = restart && rc == SQLITE_OK ? 0 : (int64_t)(logf > 0 ? logf : 0) * c->frame_bytes;
 	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : IL_ESTORE;
 }
 

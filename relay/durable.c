@@ -55,6 +55,7 @@ struct durable {
 	struct store_ckpt *ckpt;
 	int ckpt_running;
 	int ckpt_restart;               /* the WAL is big: let the writer wrap it */
+	int64_t wal_used;               /* WAL bytes in use after the last checkpoint */
 	uv_work_t ckpt_req;
 	int64_t ckpt_last;
 	int stopping;
@@ -155,9 +156,8 @@ void durable_after(struct relay *r, durable_cb cb, void *arg)
 static void ckpt_work(uv_work_t *req)
 {
 	struct durable *d = req->data;
-	int logf = 0, done = 0;
-	if (store_ckpt_run(d->ckpt, d->ckpt_restart, &logf, &done) < 0)
-		log_warn("store", "checkpoint_failed", "wal_frames=%d", logf);
+	if (store_ckpt_run(d->ckpt, d->ckpt_restart, &d->wal_used) < 0)
+		log_warn("store", "checkpoint_failed", "wal_bytes=%lld", (long long)d->wal_used);
 }
 
 static void ckpt_after(uv_work_t *req, int status)
@@ -180,7 +180,10 @@ void durable_tick(struct relay *r)
 	if (wal < CKPT_WAL_BYTES && (wal == 0 || now - d->ckpt_last < CKPT_EVERY_MS))
 		return;
 	d->ckpt_running = 1;
-	d->ckpt_restart = wal >= CKPT_WAL_BYTES;
+	/* By what the WAL holds, not by its file's size: journal_size_limit
+	 * keeps the file at up to 16 MiB after the writer has started it
+	 * over, and RESTART on every tick would stall the writer for nothing. */
+	d->ckpt_restart = d->wal_used >= CKPT_WAL_BYTES;
 	d->ckpt_req.data = d;
 	IL_ASSERT(uv_queue_work(r->loop, &d->ckpt_req, ckpt_work, ckpt_after) == 0);
 }

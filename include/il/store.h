@@ -160,7 +160,10 @@ int store_sync_wal(int fd);
 int64_t store_wal_bytes(struct il_store *st);
 struct store_ckpt;
 int store_ckpt_open(struct il_store *st, struct store_ckpt **out);
-int store_ckpt_run(struct store_ckpt *c, int restart, int *log_frames, int *done_frames);
+/* One checkpoint (RESTART when restart, else PASSIVE). *wal_used is set to
+ * the bytes of the WAL still in use after it: 0 once a RESTART went through
+ * (the writer starts the WAL over), else the frames it holds. */
+int store_ckpt_run(struct store_ckpt *c, int restart, int64_t *wal_used);
 void store_ckpt_close(struct store_ckpt *c);
 
 /* --- upkeep --- */
