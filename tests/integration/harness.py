@@ -164,6 +164,7 @@ class Relay:
         self.data = os.path.join(self.dir, "data")
         self.sock = os.path.join(self.dir, "status.sock")
         self.conf_path = os.path.join(self.dir, "interlist.conf")
+        self.extra_env = {}             # added to interlistd's environment
         self.log_path = os.path.join(self.dir, "interlistd.log")
         self.port = free_port() if listen else None
         self.lists = list(lists)
@@ -261,8 +262,9 @@ class Relay:
         log.write(b"# ---- interlistd start %s ----\n" % time.strftime("%H:%M:%S").encode())
         log.flush()
         try:
+            env = dict(os.environ, **self.extra_env) if self.extra_env else None
             self.proc = subprocess.Popen([INTERLISTD, "-c", self.conf_path], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log, cwd=self.dir)
+                                         stdout=log, stderr=log, cwd=self.dir, env=env)
         finally:
             log.close()
         _PROCS.append(self.proc)

@@ -1,0 +1,53 @@
+"""
+test_syncfail: when the fdatasync that acknowledgements wait for fails (an
+I/O error), the relay acknowledges nothing more and exits 74.
+
+A real interlistd runs with tests/tools/failsync.c preloaded: while a flag
+file exists, fsync/fdatasync of its WAL fail with EIO. A post before the
+flag is acknowledged (exit 0); the post that meets the failed sync is not
+(exit 75, the MTA keeps it), the relay logs sync_failed and exits 74, and a
+restart (disk healthy again) still has the first post and takes new ones.
+"""
+import os
+
+from harness import make_msg, run, wait_until
+
+LIST = "incidents"
+
+
+def main(t, fed):
+    a = fed.relay("a")
+    b = fed.relay("b", listen=False)    # a peer that never comes: a queues for it
+    a.add_peer(b)
+    flag = os.path.join(fed.tmp, "fail-now")
+    a.extra_env = {"LD_PRELOAD": os.environ["IL_FAILSYNC"], "IL_FAILSYNC_FLAG": flag,
+                   # an ASan build's runtime is not first in the preload list
+                   "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
+                                                        "verify_asan_link_order=0") if x)}
+    a.start()
+    a.wait_ready()
+
+    rc, out = a.submit(LIST, make_msg("before@example.org"))
+    t.eq(rc, 0, "a post while the disk works: acknowledged")
+    t.eq(a.peer("b")["queued"], 1, "it is queued for b")
+
+    open(flag, "w").close()
+    rc, out = a.submit(LIST, make_msg("during@example.org"))
+    t.eq(rc, 75, "the post that meets the failed sync: not acknowledged (75, try later)")
+    wait_until(lambda: not a.running(), 20, "a to exit after the failed sync")
+    t.eq(a.proc.returncode, 74, "a exits 74 (EX_IOERR)")
+    t.ok(a.log_events("sync_failed", action="stop"), "a logs sync_failed action=stop")
+    rc, out = a.submit(LIST, make_msg("after@example.org"))
+    t.eq(rc, 75, "with a down, posts are refused for now (75)")
+
+    os.remove(flag)
+    a.start()
+    st = a.wait_ready()
+    t.ok(a.peer("b", st)["queued"] >= 1, "after the restart the acknowledged post is still queued")
+    rc, out = a.submit(LIST, make_msg("again@example.org"))
+    t.eq(rc, 0, "after the restart posts are acknowledged again")
+    a.stop()
+
+
+if __name__ == "__main__":
+    run(main)
