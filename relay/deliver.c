@@ -189,6 +189,8 @@ static int flush_held(struct deliverer *d)
 {
 	size_t i = 0;
 	int e = 0;
+	if (d->n_held == 0)
+		return 0;
 	for (; i < d->n_held; i++) {
 		if ((e = record_held(d, &d->held[i])) < 0)
 			break;
