@@ -25,6 +25,7 @@ Environment: INTERLISTD, INTERLISTCTL, ILFORGE (paths of the binaries; set by
 meson, or by hand). IL_KEEP_TMP=1 keeps the temporary folder.
 """
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -450,6 +451,32 @@ class Federation:
         r = Relay(rid, self.tmp, **kw)
         self.relays.append(r)
         return r
+
+    def start_all(self, *relays):
+        """Start the relays, then wait until each answers status."""
+        for r in relays:
+            r.start()
+        for r in relays:
+            r.wait_ready()
+
+    @contextlib.contextmanager
+    def small_disk(self, name, size):
+        """A tmpfs of size (e.g. "3m") at tmp/name, for a full disk. Mounting
+        needs root, as CI has; without it the test is skipped (exit 77). On
+        the way out every relay is killed (they hold files there), then it
+        is unmounted."""
+        path = os.path.join(self.tmp, name)
+        os.makedirs(path, exist_ok=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            print("# cannot mount a tmpfs here (not root?): skipped")
+            sys.exit(77)
+        try:
+            yield path
+        finally:
+            self.kill_relays()
+            subprocess.run(["umount", "-l", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def __enter__(self):
         return self

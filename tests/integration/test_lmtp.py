@@ -65,6 +65,19 @@ def read_all(sock, timeout=15):
         out += b
 
 
+def raw_session(port, data, half_close=False):
+    """Send data on a new connection (then, with half_close, shut our side
+    down) and read until the server closes: everything it answered."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        return read_all(s)
+    finally:
+        s.close()
+
+
 def codes(text):
     """The final reply codes in a stream (multi-line 250- lines skipped)."""
     return [l[:3] for l in text.decode(errors="replace").split("\r\n") if len(l) >= 4 and l[3] == " "]
@@ -177,12 +190,7 @@ def main(t, fed):
     blob = (b"LHLO mta\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nRCPT TO:<m@x>\r\nDATA\r\n" +
             stuffed(m1) + b".\r\nNOOP\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n" +
             stuffed(m2) + b".\r\nRSET\r\nHELO x\r\nQUIT\r\n")
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    try:
-        s.sendall(blob)
-        out = read_all(s)
-    finally:
-        s.close()
+    out = raw_session(port, blob)
     t.eq(codes(out), ["220", "250", "250", "250", "250", "354", "250", "250", "250", "250", "250",
                       "354", "250", "250", "500", "221"],
          "pipelined commands: every reply, in order (HELO is 500)")
@@ -196,14 +204,8 @@ def main(t, fed):
 
     # ---- half-close: the client shuts its side after QUIT, before our 250 ----
     m3 = crlf(make_msg("lmtp-halfclose@example.org"))
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    try:
-        s.sendall(b"LHLO mta\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n" + stuffed(m3) +
-                  b".\r\nQUIT\r\n")
-        s.shutdown(socket.SHUT_WR)
-        out = read_all(s)
-    finally:
-        s.close()
+    out = raw_session(port, b"LHLO mta\r\nMAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n" + stuffed(m3) +
+                      b".\r\nQUIT\r\n", half_close=True)
     t.eq(codes(out), ["220", "250", "250", "250", "354", "250", "221"],
          "half-closed after QUIT: the message is still answered 250, then 221")
     hid = re.findall(rb"as ([0-9a-f]{64})", out)
@@ -231,12 +233,7 @@ def main(t, fed):
 
     # A client that declares the size (Postfix does) is refused at MAIL:
     # the same refusal, counted and logged the same way.
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    try:
-        s.sendall(b"LHLO x\r\nMAIL FROM:<big@example.org> SIZE=%d\r\nQUIT\r\n" % (MAX + 1))
-        out = read_all(s)
-    finally:
-        s.close()
+    out = raw_session(port, b"LHLO x\r\nMAIL FROM:<big@example.org> SIZE=%d\r\nQUIT\r\n" % (MAX + 1))
     t.eq(codes(out), ["220", "250", "552", "221"], "MAIL with SIZE= over the limit: 552")
     c2 = a.counters()
     t.eq(c2["too_large"] - c1["too_large"], 1, "too_large counts the 552 at MAIL")
@@ -245,32 +242,20 @@ def main(t, fed):
          "lmtp_refused at=mail logged with the declared size and sender")
 
     # Bad sequences over raw socket.
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    try:
-        s.sendall(b"MAIL FROM:<a@b>\r\nEHLO x\r\nLHLO x\r\nRCPT TO:<a@b>\r\nDATA\r\n"
-                  b"MAIL FROM:<a@b>\r\nDATA\r\nFOO\r\n" + b"L" * 1500 + b"\r\nQUIT\r\n")
-        out = read_all(s)
-    finally:
-        s.close()
+    out = raw_session(port, b"MAIL FROM:<a@b>\r\nEHLO x\r\nLHLO x\r\nRCPT TO:<a@b>\r\nDATA\r\n"
+                      b"MAIL FROM:<a@b>\r\nDATA\r\nFOO\r\n" + b"L" * 1500 + b"\r\nQUIT\r\n")
     t.eq(codes(out), ["220", "503", "500", "250", "503", "503", "250", "503", "500", "500", "221"],
          "bad sequences: 503, HELO/EHLO and unknown 500, long line 500")
 
     # ---- CHUNKING (BDAT), as Postfix sends it when offered ----
     body1 = crlf(make_msg("lmtp-bdat@example.org", body="in two chunks\n.a dot line\n"))
     cut = len(body1) // 2
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    try:
-        s.sendall(b"LHLO x\r\n")
-        read_replies(s, 2)
-        s.sendall(b"MAIL FROM:<o@example.org>\r\nRCPT TO:<incidents@relay.test>\r\n"
-                  b"BDAT %d\r\n" % cut + body1[:cut] +
-                  b"BDAT %d LAST\r\n" % (len(body1) - cut) + body1[cut:] +
-                  # refused (no transaction): its bytes are dropped, not run
-                  b"BDAT 6 LAST\r\nQUIT\r\nNOOP\r\nQUIT\r\n")
-        out = read_all(s)
-    finally:
-        s.close()
-    t.eq(codes(out), ["250", "250", "250", "250", "503", "250", "221"],
+    out = raw_session(port, b"LHLO x\r\nMAIL FROM:<o@example.org>\r\nRCPT TO:<incidents@relay.test>\r\n"
+                      b"BDAT %d\r\n" % cut + body1[:cut] +
+                      b"BDAT %d LAST\r\n" % (len(body1) - cut) + body1[cut:] +
+                      # refused (no transaction): its bytes are dropped, not run
+                      b"BDAT 6 LAST\r\nQUIT\r\nNOOP\r\nQUIT\r\n")
+    t.eq(codes(out), ["220", "250", "250", "250", "250", "250", "503", "250", "221"],
          "BDAT: MAIL, RCPT, chunk, LAST per recipient; a refused chunk's QUIT is not run")
     bid = re.findall(rb"as ([0-9a-f]{64})", out)
     t.ok(len(bid) == 1, "BDAT LAST's 250 names the id", out)

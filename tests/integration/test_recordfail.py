@@ -13,19 +13,10 @@ delivery counts, and the program has run exactly once for that message.
 """
 import os
 import stat
-import subprocess
-import sys
 
 from harness import make_msg, run, wait_until
 
 LIST = "incidents"
-
-
-def mount_tmpfs(path, size):
-    os.makedirs(path, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", path],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    return r.returncode == 0
 
 
 def runs(path):
@@ -37,10 +28,11 @@ def runs(path):
 
 
 def main(t, fed):
-    small = os.path.join(fed.tmp, "b-disk")
-    if not mount_tmpfs(small, "4m"):
-        print("# cannot mount a tmpfs here (not root?): skipped")
-        sys.exit(77)
+    with fed.small_disk("b-disk", "4m") as small:
+        check(t, fed, small)
+
+
+def check(t, fed, small):
     count = os.path.join(fed.tmp, "runs.txt")
     flag = os.path.join(fed.tmp, "filled")
     filler = os.path.join(small, "filler")
@@ -55,41 +47,32 @@ def main(t, fed):
 
     a = fed.relay("a")
     b = fed.relay("b", listen=False, list_conf={LIST: {"deliver": "exec:" + prog}})
-    try:
-        b.data = os.path.join(small, "data")
-        a.add_peer(b)
-        b.add_peer(a, dial=True)
-        a.start()
-        b.start()
-        a.wait_ready()
-        b.wait_ready()
-        wait_until(lambda: a.peer("b")["connected"], 20, "b connected to a")
+    b.data = os.path.join(small, "data")
+    a.add_peer(b)
+    b.add_peer(a, dial=True)
+    fed.start_all(a, b)
+    wait_until(lambda: a.peer("b")["connected"], 20, "b connected to a")
 
-        rc, _ = a.submit(LIST, make_msg("held-1@example.org"))
-        t.eq(rc, 0, "a post at a")
-        wait_until(lambda: b.log_events("delivery_record_failed", list=LIST), 30,
-                   "b's store to refuse the delivery record (disk full)")
-        t.ok(os.path.exists(filler), "the program filled b's disk")
-        t.eq(len(runs(count)), 1, "with the outcome unrecorded, the program is not run again")
+    rc, _ = a.submit(LIST, make_msg("held-1@example.org"))
+    t.eq(rc, 0, "a post at a")
+    wait_until(lambda: b.log_events("delivery_record_failed", list=LIST), 30,
+               "b's store to refuse the delivery record (disk full)")
+    t.ok(os.path.exists(filler), "the program filled b's disk")
+    t.eq(len(runs(count)), 1, "with the outcome unrecorded, the program is not run again")
 
-        os.remove(filler)
-        wait_until(lambda: b.list_status(LIST)["delivered"] == 1, 30, "the held record to go in")
-        t.ok(b.log_events("delivery_records_resumed", list=LIST), "b logs that recording resumed")
-        wait_until(lambda: b.settled(), 30, "nothing pending at b")
-        t.eq(runs(count), ["Message-ID: <held-1@example.org>"],
-             "the program ran exactly once for the message")
+    os.remove(filler)
+    wait_until(lambda: b.list_status(LIST)["delivered"] == 1, 30, "the held record to go in")
+    t.ok(b.log_events("delivery_records_resumed", list=LIST), "b logs that recording resumed")
+    wait_until(lambda: b.settled(), 30, "nothing pending at b")
+    t.eq(runs(count), ["Message-ID: <held-1@example.org>"],
+         "the program ran exactly once for the message")
 
-        rc, _ = a.submit(LIST, make_msg("held-2@example.org"))
-        t.eq(rc, 0, "a second post at a")
-        wait_until(lambda: b.list_status(LIST)["delivered"] == 2, 30, "the second delivery")
-        t.eq(len(runs(count)), 2, "and the next message is delivered once, as usual")
-        b.stop()
-        a.stop()
-    finally:
-        for r in (a, b):
-            if r.running():
-                r.kill9()
-        subprocess.run(["umount", "-l", small], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rc, _ = a.submit(LIST, make_msg("held-2@example.org"))
+    t.eq(rc, 0, "a second post at a")
+    wait_until(lambda: b.list_status(LIST)["delivered"] == 2, 30, "the second delivery")
+    t.eq(len(runs(count)), 2, "and the next message is delivered once, as usual")
+    b.stop()
+    a.stop()
 
 
 if __name__ == "__main__":

@@ -17,17 +17,21 @@ from harness import make_msg, run, wait_until
 LIST = "incidents"
 
 
+def failsync_env(flag):
+    """interlistd's environment to fail its WAL syncs while flag exists."""
+    return {"LD_PRELOAD": os.environ["IL_FAILSYNC"], "IL_FAILSYNC_FLAG": flag,
+            # an ASan build's runtime is not first in the preload list
+            "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
+                                                 "verify_asan_link_order=0") if x)}
+
+
 def main(t, fed):
     a = fed.relay("a")
     b = fed.relay("b", listen=False)    # a peer that never comes: a queues for it
     a.add_peer(b)
     flag = os.path.join(fed.tmp, "fail-now")
-    a.extra_env = {"LD_PRELOAD": os.environ["IL_FAILSYNC"], "IL_FAILSYNC_FLAG": flag,
-                   # an ASan build's runtime is not first in the preload list
-                   "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
-                                                        "verify_asan_link_order=0") if x)}
-    a.start()
-    a.wait_ready()
+    a.extra_env = failsync_env(flag)
+    fed.start_all(a)
 
     rc, out = a.submit(LIST, make_msg("before@example.org"))
     t.eq(rc, 0, "a post while the disk works: acknowledged")
@@ -61,13 +65,8 @@ def check_receiver(t, fed):
     c.add_peer(d)
     d.add_peer(c, dial=True)
     flag = os.path.join(fed.tmp, "fail-d")
-    d.extra_env = {"LD_PRELOAD": os.environ["IL_FAILSYNC"], "IL_FAILSYNC_FLAG": flag,
-                   "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
-                                                        "verify_asan_link_order=0") if x)}
-    c.start()
-    d.start()
-    c.wait_ready()
-    d.wait_ready()
+    d.extra_env = failsync_env(flag)
+    fed.start_all(c, d)
     wait_until(lambda: c.peer("d")["connected"], 20, "d connected to c")
     rc, _ = c.submit(LIST, make_msg("ok-1@example.org"))
     t.eq(rc, 0, "a post at c")
