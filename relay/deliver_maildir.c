@@ -77,7 +77,8 @@ static void cur_load(const char *dir, struct curset *cs)
 		cs->ids[cs->n++][IL_ID_HEX_LEN] = 0;
 	}
 	closedir(d);
-	qsort(cs->ids, cs->n, sizeof(*cs->ids), cmp_id);
+	if (cs->n)      /* an empty cur/ leaves ids NULL, which qsort may not take */
+		qsort(cs->ids, cs->n, sizeof(*cs->ids), cmp_id);
 }
 
 /* Delivered before (crash after the rename)? new/NAME, or NAME in cur/. */
