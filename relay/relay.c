@@ -132,6 +132,10 @@ int relay_lists_sync(struct relay *r, const struct il_config *cfg)
 					      (r->n_retired_lists + 1) * sizeof(*rl));
 		IL_ASSERT(rl);
 		r->retired_lists = rl;
+		/* A delivery restart an earlier reload left for when the old
+		 * deliverer drains is void: the list is gone (and its conf
+		 * goes with that reload's config). */
+		r->lists[i]->restart_pending = 0;
 		rl[r->n_retired_lists++] = r->lists[i];
 	}
 	free(r->lists);
