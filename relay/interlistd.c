@@ -254,6 +254,7 @@ int main(int argc, char **argv)
 fail_status:
 	status_stop(&r);
 	metrics_stop(&r);
+	net_stop(&r);           /* a failed net_start leaves its handles open */
 	for (size_t i = 0; i < r.n_lists; i++)
 		deliver_stop(r.lists[i]);
 	uv_run(r.loop, UV_RUN_DEFAULT);

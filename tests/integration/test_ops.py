@@ -405,6 +405,18 @@ def main(t, fed):
     t.ok(rc not in (None, 0), "metrics port taken: interlistd exits non-zero (%r)" % rc)
     t.ok(d.log_events("start_failed"), "metrics port taken: start_failed logged", d.log_tail(5))
 
+    # A relay whose peer listen address is taken exits 75 as well (it used
+    # to hang in its start-failure path, its loop held by nng's wake-up).
+    e = fed.relay("e")
+    e.port = a.port
+    e.start()
+    try:
+        rc = e.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        rc = None
+    t.eq(rc, 75, "listen address taken: interlistd exits 75")
+    t.ok(e.log_events("start_failed"), "listen address taken: start_failed logged", e.log_tail(5))
+
     # A clean stop, with a scrape connection still open.
     hold = socket.create_connection(("127.0.0.1", mport), timeout=10)
     try:
