@@ -515,6 +515,8 @@ int net_start(struct relay *r, char *err, size_t errlen)
 	pthread_mutex_init(&n->mu, NULL);
 	uv_async_init(r->loop, &n->async, net_drain);
 	n->async.data = n;
+	uv_timer_init(r->loop, &n->linger);
+	n->linger.data = r;
 	r->peers = calloc(r->cfg->n_peers + 1, sizeof(*r->peers));
 	if (!r->peers)
 		return -ENOMEM;
@@ -665,6 +667,7 @@ void net_stop(struct relay *r)
 	r->n_peers = 0;
 	r->net = NULL;
 	uv_close((uv_handle_t *)&n->async, NULL);
+	uv_close((uv_handle_t *)&n->linger, NULL);
 }
 
 const char *peer_id(const struct peer *p) { return p->id; }

@@ -16,6 +16,8 @@
 #define BATCH_MAX_MSGS 256
 #define BATCH_MAX_BYTES (4u << 20)
 #define PULL_WAIT_MS 15000              /* long-poll hold at the listener */
+#define PULL_LINGER_MS 4                /* a held PULL waits this long for more messages */
+#define PULL_LINGER_ENOUGH 32           /* ... unless this many have come */
 #define REQ_TIMEOUT_MS 60000
 #define RECV_MAX_BYTES (80u << 20)      /* above the largest max_message_bytes */
 
@@ -106,6 +108,8 @@ struct peer {
 	/* listener role */
 	uint32_t in_pipe;
 	struct rep_ctx *held;
+	int lingering;                  /* messages came for the held PULL: answer at the linger timer */
+	uint32_t kicks;                 /* messages routed to p since its PULL was held */
 	struct out_batch ob;
 	int64_t out_cursor;
 	double rate_tokens;             /* max_rate bucket */
@@ -127,6 +131,7 @@ struct net {
 	struct peer **retired;          /* removed by a reload; freed at stop */
 	size_t n_retired;
 	uv_async_t async;
+	uv_timer_t linger;              /* answers held PULLs a little after their first message */
 	pthread_mutex_t mu;
 	struct ev *head, *tail;
 	uint64_t next_token;
