@@ -264,6 +264,25 @@ static int check_whole(struct config_parser *p)
 						   "lists: no [list %s] section in this file",
 						   pc->lists[j]);
 	}
+	/* One listener per address: the second would fail to bind at start
+	 * (exit 75, restarted by systemd forever) or at reload. */
+	for (size_t i = 0; i < c->n_lists; i++) {
+		const struct il_list_conf *l = &c->lists[i];
+		if (!l->ingest_target)
+			continue;
+		if (l->ingest_kind == IL_INGEST_LMTP_UNIX && c->status_socket.s &&
+		    strcmp(l->ingest_target, c->status_socket.s) == 0)
+			return config_fail(p, l->ingest.line, "ingest: %s is the status_socket",
+					   l->ingest_target);
+		for (size_t j = 0; j < i; j++) {
+			const struct il_list_conf *o = &c->lists[j];
+			if (o->ingest_target && o->ingest_kind == l->ingest_kind &&
+			    strcmp(o->ingest_target, l->ingest_target) == 0)
+				return config_fail(p, l->ingest.line,
+						   "ingest: %s is already [list %s]'s (line %d)",
+						   l->ingest_target, o->name, o->ingest.line);
+		}
+	}
 	return 0;
 }
 

@@ -449,6 +449,15 @@ static void test_errors(void)
 	EXPECT_ERR(RELAY "[list x]\ndeliver = smtp://h\n", 8, "deliver: expected HOST:PORT");
 	EXPECT_ERR(RELAY "[list x]\ningest = smtp://h:25\n", 8,
 		   "ingest: expected lmtp://HOST:PORT or lmtp:unix:PATH");
+	/* One listener per address. */
+	EXPECT_ERR(RELAY "[list x]\ningest = lmtp://127.0.0.1:2424\n[list y]\n"
+		   "ingest = lmtp://127.0.0.1:2424\n", 10,
+		   "ingest: 127.0.0.1:2424 is already [list x]'s (line 8)");
+	EXPECT_ERR(RELAY "[list x]\ningest = lmtp:unix:/run/x.sock\n[list y]\n"
+		   "ingest = lmtp:unix:/run/x.sock\n", 10, "is already [list x]'s (line 8)");
+	EXPECT_ERR("[relay]\nid = alpha\ntls_cert = a\ntls_key = b\nsign_key = c\ndata_dir = d\n"
+		   "status_socket = /run/s.sock\n[list x]\ningest = lmtp:unix:/run/s.sock\n", 9,
+		   "ingest: /run/s.sock is the status_socket");
 	EXPECT_ERR(RELAY "[list x]\ningest = lmtp://h:0\n", 8, "ingest: port must be");
 	EXPECT_ERR(RELAY "[list x]\nrcpt = not an address\n", 8, "rcpt: 'not an address' is not");
 
