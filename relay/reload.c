@@ -162,6 +162,7 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 	r->cfg = t->cfg;
 	if ((e = relay_lists_sync(r, r->cfg)) < 0)
 		IL_ASSERT(!"out of memory while applying a reload");
+	int ingest_failed = 0;
 	for (size_t i = 0; i < r->n_lists; i++) {
 		if (!restart[i])
 			continue;
@@ -170,9 +171,16 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 			r->lists[i]->restart_pending = 1;
 		else
 			deliver_start(r, r->lists[i]);
-		if (ingest_start(r, r->lists[i], why, sizeof(why)) < 0)
+		if (ingest_start(r, r->lists[i], why, sizeof(why)) < 0) {
 			log_err("ingest", "start_failed", "list=%s err=%s", r->lists[i]->conf->name,
 				log_q(why));
+			/* Too late to refuse (the old listener is closed): say so,
+			 * so that `interlistctl reload` does not answer "ok". */
+			if (!ingest_failed++)
+				snprintf(err, errlen, "%s:%d: ingest: %s (the rest of the new "
+					 "configuration is in force; fix it and reload)", r->config_path,
+					 r->lists[i]->conf->ingest.line, why);
+		}
 	}
 	log_set_level(r->cfg->log_level);
 	metrics_reload(r);
@@ -182,7 +190,7 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 	for (size_t i = 0; i < r->n_peers; i++)
 		peer_kick(r->peers[i]);
 	free(restart);
-	return 0;
+	return ingest_failed ? IL_ECONFIG : 0;
 refuse:
 	free(restart);
 	log_warn("relay", "reload_refused", "err=%s", log_q(err));

@@ -391,6 +391,25 @@ def main(t, fed):
     (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-3@example.org"))
     t.eq(code, 250, "the unchanged Unix listener still serves after the reload")
 
+    # A reload whose new LMTP address is taken cannot be refused any more
+    # (the old listener is closed by then): it must not answer "ok".
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    a.list_conf[LIST]["ingest"] = "lmtp://127.0.0.1:%d" % taken.getsockname()[1]
+    a.write_config()
+    rc, out, err = a.ctl("reload")
+    t.ok(rc == 78 and re.search(r":\d+: ingest: .*in force", err), "reload onto a taken LMTP port: exit 78, "
+         "FILE:LINE: ingest: and that the rest is in force", (rc, err))
+    taken.close()
+    port = free_port()
+    a.list_conf[LIST]["ingest"] = "lmtp://127.0.0.1:%d" % port
+    a.write_config()
+    rc, out, err = a.ctl("reload")
+    t.eq(rc, 0, "fixed and reloaded: exit 0")
+    (code, _), = lmtp_send(port, make_msg("lmtp-after-fix@example.org"))
+    t.eq(code, 250, "the list's LMTP serves again")
+
     # ---- shutdown with sessions open (one idle, one mid-DATA) ----
     idle = socket.create_connection(("127.0.0.1", port), timeout=15)
     mid_data = socket.create_connection(("127.0.0.1", port), timeout=15)
