@@ -10,7 +10,8 @@
 #include "il/util.h"
 
 static char log_relay[IL_ID_MAX + 1] = "-";
-static enum il_log_level log_level = IL_LOG_INFO;
+/* Set by a reload on the loop, read by every thread that logs. */
+static _Atomic int log_level = IL_LOG_INFO;
 
 static const char *level_names[] = { "error", "warn", "info", "debug" };
 
@@ -63,11 +64,11 @@ void log_init(const char *relay_id, enum il_log_level level)
 
 void log_set_level(enum il_log_level level) { log_level = level; }
 
-int log_enabled(enum il_log_level level) { return level <= log_level; }
+int log_enabled(enum il_log_level level) { return (int)level <= log_level; }
 
 void log_event(enum il_log_level level, const char *sub, const char *event, const char *fmt, ...)
 {
-	if (level > log_level)
+	if ((int)level > log_level)
 		return;
 	char line[2048], ts[32];
 	util_time_str(util_now_ms(), ts);

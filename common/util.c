@@ -69,6 +69,7 @@ int util_read_fd(int fd, size_t max, uint8_t **out, size_t *out_len)
 	}
 	if (len > max) {
 		free(buf);
+		*out_len = len;
 		return IL_ETOOLARGE;
 	}
 	buf[len] = 0;

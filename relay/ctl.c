@@ -1,4 +1,5 @@
 /* ctl.c — interlistctl: option parsing and verb dispatch. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,9 +57,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE_;
 	}
-	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
-		if (!strcmp(argv[i], verbs[v].name))
-			return verbs[v].fn(&o, argc - i, argv + i);
+	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+		if (strcmp(argv[i], verbs[v].name))
+			continue;
+		int rc = verbs[v].fn(&o, argc - i, argv + i);
+		/* Output cut short (a full disk under a redirection) is no success. */
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			fprintf(stderr, "interlistctl: writing the output: %s\n", strerror(errno));
+			return rc ? rc : 74;
+		}
+		return rc;
+	}
 	fprintf(stderr, "interlistctl: unknown verb '%s'\n", argv[i]);
 	usage(stderr);
 	return EX_USAGE_;

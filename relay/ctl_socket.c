@@ -161,7 +161,7 @@ int ctl_submit(const struct ctl_opts *o, int argc, char **argv)
 		return rc;
 	if (strlen(argv[1]) > IL_LIST_MAX || strchr(argv[1], ' ')) {
 		fprintf(stderr, "interlistctl: bad list name: %.64s\n", argv[1]);
-		return EX_USAGE_;
+		return EX_DATAERR_;     /* as an unknown list: the MTA bounces */
 	}
 	int e = util_read_fd(0, max_msg, &msg, &len);
 	if (e == IL_ETOOLARGE) {

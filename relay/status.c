@@ -267,7 +267,7 @@ static void do_submit(struct conn *c, const char *list, const uint8_t *msg, size
 		why = "unknown list";
 		break;
 	}
-	log_info("ingest", "submit_refused", "list=%s err=%s", list, log_q(why));
+	log_info("ingest", "submit_refused", "list=%s err=%s", log_q(list), log_q(why));
 	status_answerf(c, "err %d %s\n", code, why);
 }
 

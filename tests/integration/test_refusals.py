@@ -182,6 +182,14 @@ def main(t, fed):
     t.eq(a.counters()["too_large"] - tl0, 1, "submit -c: the daemon counts it in too_large")
     t.ok(a.log_events("submit_refused", list=LIST, bytes=str(os.path.getsize(big))),
          "submit -c: the daemon logs submit_refused with the post's real size")
+    # Just over the limit (read to its end, under interlistctl's first
+    # buffer size): the same, with its size.
+    near = make_msg("near@example.org", body="n" * 4200 + "\n")
+    r = subprocess.run([INTERLISTCTL, "-c", a.conf_path, "submit", LIST], input=near, capture_output=True)
+    t.eq(r.returncode, 65, "submit -c of a post just over the limit: exit 65")
+    t.eq(a.counters()["too_large"] - tl0, 2, "submit -c just over the limit: counted in too_large")
+    t.ok(a.log_events("submit_refused", list=LIST, bytes=str(len(near))),
+         "submit -c just over the limit: logged with its size")
     ls = a.list_status(LIST)
     t.eq(ls["ingested"], 1, "only the good local post was ingested")
 
