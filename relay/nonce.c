@@ -145,6 +145,44 @@ int nonce_cache_add(struct nonce_cache *nc, const char *sender, const uint8_t no
 	return 1;
 }
 
+/* Empty slot i, then move back each entry of the run after it that may
+ * sit there (its home slot is not in (i, j]), so every run stays unbroken:
+ * deletion in linear probing without tombstones (Knuth, Algorithm R). */
+static void delete_at(struct nonce_cache *nc, size_t i)
+{
+	size_t mask = nc->cap - 1, j = i;
+	nc->slots[i].expires_s = 0;
+	nc->used--;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!nc->slots[j].expires_s)
+			return;
+		size_t h = slot_of(nc, nc->slots[j].key);
+		if (i <= j ? (i < h && h <= j) : (i < h || h <= j))
+			continue;
+		nc->slots[i] = nc->slots[j];
+		nc->slots[j].expires_s = 0;
+		i = j;
+	}
+}
+
+/* Drop the expired entries where they are. Starting at an empty slot, no
+ * run wraps past the start; a slot that an entry moved into is looked at
+ * again. */
+static void purge_in_place(struct nonce_cache *nc, uint32_t now_s)
+{
+	size_t mask = nc->cap - 1, start = 0;
+	while (nc->slots[start].expires_s)      /* at most 3/4 full: one is empty */
+		start = (start + 1) & mask;
+	for (size_t k = 1; k <= nc->cap;) {
+		size_t i = (start + k) & mask;
+		if (nc->slots[i].expires_s && nc->slots[i].expires_s <= now_s)
+			delete_at(nc, i);
+		else
+			k++;
+	}
+}
+
 void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms)
 {
 	uint32_t now_s = (uint32_t)(now_ms > 0 ? now_ms / 1000 : 0);
@@ -152,10 +190,16 @@ void nonce_cache_gc(struct nonce_cache *nc, int64_t now_ms)
 	for (size_t i = 0; i < nc->cap; i++)
 		live += nc->slots[i].expires_s > now_s;
 	size_t cap = nc->cap;
-	/* Shrink back when mostly empty; rehash drops the expired entries. */
+	/* Shrink back when mostly empty (rehash drops the expired entries);
+	 * otherwise drop them in place. A new table at every gc, with the
+	 * old one freed, left the allocator holding both: a soak showed A's
+	 * RSS rising by a table's size once the window was full. */
 	while (cap > NONCE_MIN_CAP && live * 8 < cap)
 		cap /= 2;
-	rehash(nc, cap, now_s);
+	if (cap != nc->cap)
+		rehash(nc, cap, now_s);
+	else
+		purge_in_place(nc, now_s);
 }
 
 size_t nonce_cache_longest_run(const struct nonce_cache *nc)

@@ -84,5 +84,28 @@ int main(void)
 	CHECK(nonce_cache_longest_run(nc) < 200);
 	CHECK_EQ(nonce_cache_size(nc, NULL), 50000);
 	nonce_cache_free(nc);
+
+	/* gc in place (the table keeps its size): half expire, the other
+	 * half is still found, and the expired ones are new again. */
+	nc = nonce_cache_new();
+	for (uint32_t i = 0; i < 60000; i++) {
+		nonce_of(i, n);
+		CHECK_EQ(nonce_cache_add(nc, "centr", n, (i & 1) ? 90000 : 70000), 1);
+	}
+	nonce_cache_size(nc, &bytes0);
+	nonce_cache_gc(nc, 80000);
+	CHECK_EQ(nonce_cache_size(nc, &bytes), 30000);
+	CHECK_EQ(bytes, bytes0);                /* same table: purged in place */
+	int live_seen = 0, gone_new = 0;
+	for (uint32_t i = 0; i < 60000; i++) {
+		nonce_of(i, n);
+		if (i & 1)
+			live_seen += !nonce_cache_add(nc, "centr", n, 90000);
+		else
+			gone_new += nonce_cache_add(nc, "centr", n, 95000);
+	}
+	CHECK_EQ(live_seen, 30000);
+	CHECK_EQ(gone_new, 30000);
+	nonce_cache_free(nc);
 	return check_done("test_nonce");
 }
