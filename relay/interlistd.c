@@ -26,6 +26,11 @@
 
 #define TICK_MS 500
 #define UPKEEP_EVERY_MS (10 * 60 * 1000)
+/* Every deliverer looks for due work this often, whatever woke it last: a
+ * retry whose wake-up was lost (seen once: a program delivery deferred for
+ * 1 s waited 30 s, until another list's traffic kicked it) is late by this
+ * much at most, not until the next post. One indexed query per list. */
+#define DELIVERY_SWEEP_MS 2000
 
 static void usage(FILE *f)
 {
@@ -49,7 +54,7 @@ static void upkeep(struct relay *r)
 		log_info("store", "pruned", "messages=%llu", (unsigned long long)pruned);
 }
 
-static int64_t last_upkeep, last_gc;
+static int64_t last_upkeep, last_gc, last_sweep;
 
 static void on_log_prepare(uv_prepare_t *h)
 {
@@ -83,6 +88,10 @@ static void on_tick(uv_timer_t *t)
 	if (now - last_gc > 10000) {
 		nonce_cache_gc(r->nonces, util_now_ms());
 		last_gc = now;
+	}
+	if (now - last_sweep >= DELIVERY_SWEEP_MS) {
+		relay_kick_deliveries(r);
+		last_sweep = now;
 	}
 	if (now - last_upkeep > UPKEEP_EVERY_MS) {
 		upkeep(r);
@@ -225,7 +234,7 @@ int main(int argc, char **argv)
 	r.tick.data = &r;
 	uv_timer_start(&r.tick, on_tick, TICK_MS, TICK_MS);
 	upkeep(&r);
-	last_upkeep = last_gc = util_mono_ms();
+	last_upkeep = last_gc = last_sweep = util_mono_ms();
 	if (start_failed)
 		relay_stop(&r);         /* an ingest listener could not start */
 
