@@ -26,26 +26,26 @@ static int failing(int fd)
 	return strcmp(path + n - 4, "-wal") == 0;
 }
 
-int fdatasync(int fd)
+/* Fail with EIO while failing(fd), else call libc's name (looked up once). */
+static int pass_or_fail(int fd, int (**real)(int), const char *name)
 {
-	static int (*real)(int);
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	if (!*real)
+		*real = (int (*)(int))dlsym(RTLD_NEXT, name);
 	if (failing(fd)) {
 		errno = EIO;
 		return -1;
 	}
-	return real(fd);
+	return (*real)(fd);
+}
+
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+	return pass_or_fail(fd, &real, "fdatasync");
 }
 
 int fsync(int fd)
 {
 	static int (*real)(int);
-	if (!real)
-		real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-	if (failing(fd)) {
-		errno = EIO;
-		return -1;
-	}
-	return real(fd);
+	return pass_or_fail(fd, &real, "fsync");
 }
