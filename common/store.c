@@ -355,7 +355,7 @@ static int open_sql_fail(struct il_store *st, int rc, char *err, size_t errlen)
 }
 
 /* One text result of a statement run once at open (pragmas, a max). */
-static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t len)
+int store_pragma_text(sqlite3 *db, const char *sql, char *buf, size_t len)
 {
 	sqlite3_stmt *s;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
@@ -374,7 +374,7 @@ static int pragma_text(sqlite3 *db, const char *sql, char *buf, size_t len)
 static int read_version(struct il_store *st, int64_t *version)
 {
 	char buf[32];
-	int rc = pragma_text(st->db, "PRAGMA user_version", buf, sizeof(buf));
+	int rc = store_pragma_text(st->db, "PRAGMA user_version", buf, sizeof(buf));
 	*version = rc == SQLITE_OK ? strtoll(buf, NULL, 10) : 0;
 	return rc;
 }
@@ -511,7 +511,7 @@ int store_open(const char *data_dir, struct il_store **out, char *err, size_t er
 	/* WAL: readers (backup, an operator's sqlite3) never block the relay,
 	 * and a commit is one sequential append + fsync. */
 	char mode[16];
-	rc = pragma_text(st->db, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
+	rc = store_pragma_text(st->db, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
 	if (rc != SQLITE_OK || strcmp(mode, "wal") != 0) {
 		r = rc == SQLITE_OK ? IL_ESTORE : store_err(st, rc, "open");
 		open_fail(err, errlen, r, "DB: %s: cannot use WAL mode: %s", st->path,
@@ -534,7 +534,7 @@ int store_open(const char *data_dir, struct il_store **out, char *err, size_t er
 	if (r)
 		goto fail;
 	char top[32];
-	rc = pragma_text(st->db, "SELECT coalesce(max(seq), 0) FROM messages", top, sizeof(top));
+	rc = store_pragma_text(st->db, "SELECT coalesce(max(seq), 0) FROM messages", top, sizeof(top));
 	st->last_seq = rc == SQLITE_OK ? strtoll(top, NULL, 10) : 0;
 	if (rc != SQLITE_OK) {
 		r = open_sql_fail(st, rc, err, errlen);

@@ -62,6 +62,10 @@ void store_stmt_done(sqlite3_stmt *s);
  * before store_txn_rollback(), which replaces the connection's message. */
 int store_err(struct il_store *st, int rc, const char *op);
 
+/* Run sql once on db and copy its first column's text into buf (SQLITE_OK,
+ * or the error). For pragmas and single values read at open. */
+int store_pragma_text(sqlite3 *db, const char *sql, char *buf, size_t len);
+
 /* Run a cached statement that returns no rows (bind first); store_err() on
  * failure. */
 int store_exec(struct il_store *st, sqlite3_stmt *s, const char *op);

@@ -85,12 +85,8 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 	if (rc == SQLITE_OK)
 		sqlite3_busy_timeout(c->db, 20);
 	char ps[32] = "";
-	sqlite3_stmt *s = NULL;
-	if (rc == SQLITE_OK && (rc = sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &s, NULL)) == SQLITE_OK) {
-		if (sqlite3_step(s) == SQLITE_ROW)
-			snprintf(ps, sizeof(ps), "%s", (const char *)sqlite3_column_text(s, 0));
-		sqlite3_finalize(s);
-	}
+	if (rc == SQLITE_OK)
+		rc = store_pragma_text(c->db, "PRAGMA page_size", ps, sizeof(ps));
 	c->frame_bytes = strtoll(ps, NULL, 10) + 24;
 	if (rc != SQLITE_OK) {
 		log_err("store", "checkpointer_failed", "err=%s",

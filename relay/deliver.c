@@ -164,11 +164,11 @@ static void hold(struct deliverer *d, const struct dl_item *it, int64_t next_try
 	wake_within(d, DL_RECORD_RETRY_MS);
 }
 
-static void count_delivered(struct deliverer *d, const uint8_t *id, int64_t accepted_ms)
+static void count_delivered(struct deliverer *d, const uint8_t *id, int64_t accepted_ms, int64_t now)
 {
 	char hex[IL_ID_HEX_LEN + 1];
 	d->l->delivered++;
-	metrics_observe_delivery(d->l, util_now_ms() - accepted_ms);
+	metrics_observe_delivery(d->l, now - accepted_ms);
 	envelope_id_hex(id, hex);
 	log_info("deliver", "delivered", "list=%s msg=%s", d->conf->name, hex);
 }
@@ -191,11 +191,12 @@ static int flush_held(struct deliverer *d)
 	int e = 0;
 	if (d->n_held == 0)
 		return 0;
+	int64_t now = util_now_ms();
 	for (; i < d->n_held; i++) {
 		if ((e = record_held(d, &d->held[i])) < 0)
 			break;
 		if (d->held[i].result == DL_DONE)
-			count_delivered(d, d->held[i].id, d->held[i].accepted_ms);
+			count_delivered(d, d->held[i].id, d->held[i].accepted_ms, now);
 	}
 	memmove(d->held, d->held + i, (d->n_held - i) * sizeof(*d->held));
 	d->n_held -= i;
@@ -241,11 +242,12 @@ static void record_done(struct deliverer *d, const int64_t *seqs, const struct d
 	if (n == 0)
 		return;
 	int e = store_deliver_done(d->r->store, d->conf->name, seqs, n);
+	int64_t now = util_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		if (e < 0)
 			hold(d, &items[i], 0, e);
 		else
-			count_delivered(d, items[i].id, items[i].accepted_ms);
+			count_delivered(d, items[i].id, items[i].accepted_ms, now);
 	}
 }
 
