@@ -652,7 +652,11 @@ static void on_push_reply(struct req_slot *s, uint8_t status, struct rbuf *body)
 static void pull_send(struct peer *p)
 {
 	struct req_slot *s = &p->pull;
-	if (p->dstate != 2 || s->busy)
+	/* Stopping: pull nothing more. The last batch's results stay unsent;
+	 * the peer sends those envelopes again after our restart and we drop
+	 * them as duplicates. Pulling on instead kept a stopping relay busy
+	 * for as long as the peer had a backlog. */
+	if (p->dstate != 2 || s->busy || p->r->stopping)
 		return;
 	struct wbuf w = { 0 };
 	wbuf_u64(&w, p->pull_token);
