@@ -1,5 +1,7 @@
 /* crypto.c — Ed25519 signatures and SHA-256 through OpenSSL 3's EVP API. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -7,12 +9,125 @@
 #include "il/crypto.h"
 #include "il/error.h"
 
+/* Fetched once: EVP_sha256() makes every EVP_DigestInit look the
+ * implementation up again in the provider store (a lock and a hash table). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+void crypto_sha256_parts(const void *a, size_t alen, const void *b, size_t blen,
+			 uint8_t out[IL_SHA256_LEN])
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int olen = IL_SHA256_LEN;
+	/* A fixed, always-available digest cannot fail short of memory
+	 * exhaustion inside OpenSSL; treat that as a broken invariant. */
+	IL_ASSERT(md && sha256_md);
+	IL_ASSERT(EVP_DigestInit_ex(md, sha256_md, NULL) == 1 &&
+		  EVP_DigestUpdate(md, a, alen) == 1 &&
+		  (blen == 0 || EVP_DigestUpdate(md, b, blen) == 1) &&
+		  EVP_DigestFinal_ex(md, out, &olen) == 1);
+	EVP_MD_CTX_free(md);
+}
+
 void crypto_sha256(const void *data, size_t len, uint8_t out[IL_SHA256_LEN])
 {
-	unsigned int olen = IL_SHA256_LEN;
-	/* EVP_Digest with a fixed, always-available digest cannot fail short of
-	 * memory exhaustion inside OpenSSL; treat that as a broken invariant. */
-	IL_ASSERT(EVP_Digest(data, len, out, &olen, EVP_sha256(), NULL) == 1);
+	crypto_sha256_parts(data, len, NULL, 0, out);
+}
+
+/*
+ * Initialised signing and verifying contexts, a few per thread, by key.
+ * EVP_DigestSignInit costs about a tenth of an Ed25519 signature (it builds
+ * a PKEY_CTX and looks the algorithm up in the provider store); a context
+ * can sign or verify again without it, as `openssl speed` does. A cached
+ * context holds a reference to its key, so a key freed by a reload stays
+ * alive (and its address unused) until its entry is evicted.
+ */
+#define CTX_CACHE 4
+
+struct ctx_cache {
+	struct {
+		EVP_PKEY *key;
+		EVP_MD_CTX *md;
+		int verify;
+	} e[CTX_CACHE];
+	unsigned next;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static int cache_ok;
+/* Also in static TLS: the main thread never runs key destructors, and
+ * this keeps its cache reachable (not a leak) until exit. */
+static _Thread_local struct ctx_cache *cache_tls;
+
+static void cache_free(void *arg)
+{
+	struct ctx_cache *c = arg;
+	for (size_t i = 0; c && i < CTX_CACHE; i++)
+		EVP_MD_CTX_free(c->e[i].md);
+	free(c);
+	cache_tls = NULL;
+}
+
+static void cache_init(void)
+{
+	cache_ok = pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+static struct ctx_cache *cache_get(void)
+{
+	if (cache_tls)
+		return cache_tls;
+	pthread_once(&cache_once, cache_init);
+	if (!cache_ok)
+		return NULL;
+	struct ctx_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (pthread_setspecific(cache_key, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	return cache_tls = c;
+}
+
+/* The cached context for (key, verify), or NULL. */
+static EVP_MD_CTX *cache_find(struct ctx_cache *c, EVP_PKEY *key, int verify)
+{
+	for (size_t i = 0; c && i < CTX_CACHE; i++)
+		if (c->e[i].md && c->e[i].key == key && c->e[i].verify == verify)
+			return c->e[i].md;
+	return NULL;
+}
+
+static void cache_drop(struct ctx_cache *c, EVP_MD_CTX *md)
+{
+	for (size_t i = 0; c && i < CTX_CACHE; i++)
+		if (c->e[i].md == md) {
+			EVP_MD_CTX_free(md);
+			c->e[i].md = NULL;
+			c->e[i].key = NULL;
+		}
+}
+
+/* Keep md (initialised for key) or free it when there is no cache. */
+static void cache_put(struct ctx_cache *c, EVP_PKEY *key, int verify, EVP_MD_CTX *md)
+{
+	if (!c) {
+		EVP_MD_CTX_free(md);
+		return;
+	}
+	size_t i = c->next++ % CTX_CACHE;
+	EVP_MD_CTX_free(c->e[i].md);
+	c->e[i].md = md;
+	c->e[i].key = key;
+	c->e[i].verify = verify;
 }
 
 /*
@@ -50,33 +165,55 @@ struct sign_args {
 	size_t vsig_len;
 };
 
+/*
+ * One signature or verification with a cached context when there is one.
+ * Whatever a cached context fails, a fresh one does again and its answer
+ * stands: an OpenSSL that refuses to reuse a context (it may mark one-shot
+ * contexts finalised) costs a re-init, never a wrong answer.
+ */
+static int run_op(EVP_PKEY *key, int verify, struct sign_args *a, const uint8_t *m, size_t mlen)
+{
+	struct ctx_cache *c = cache_get();
+	EVP_MD_CTX *md = cache_find(c, key, verify);
+	size_t slen = IL_ED25519_SIG_LEN;
+	if (md) {
+		int ok = verify ? EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1
+				: EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 &&
+				  slen == IL_ED25519_SIG_LEN;
+		if (ok)
+			return 0;
+		cache_drop(c, md);
+	}
+	if (!(md = EVP_MD_CTX_new()))
+		return -ENOMEM;
+	int ok;
+	slen = IL_ED25519_SIG_LEN;
+	if (verify)
+		ok = EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
+		     EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1;
+	else
+		ok = EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
+		     EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 && slen == IL_ED25519_SIG_LEN;
+	if (!ok) {
+		/* Rare (a bad signature costs two verifications this way), so
+		 * the context is not worth keeping. */
+		EVP_MD_CTX_free(md);
+		return verify ? IL_EBADSIG : IL_ECRYPTO;
+	}
+	cache_put(c, key, verify, md);
+	return 0;
+}
+
 static int do_sign(void *arg, const uint8_t *m, size_t mlen)
 {
 	struct sign_args *a = arg;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md)
-		return -ENOMEM;
-	size_t slen = IL_ED25519_SIG_LEN;
-	int r = IL_ECRYPTO;
-	if (EVP_DigestSignInit(md, NULL, NULL, NULL, a->key) == 1 &&
-	    EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 && slen == IL_ED25519_SIG_LEN)
-		r = 0;
-	EVP_MD_CTX_free(md);
-	return r;
+	return run_op(a->key, 0, a, m, mlen);
 }
 
 static int do_verify(void *arg, const uint8_t *m, size_t mlen)
 {
 	struct sign_args *a = arg;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md)
-		return -ENOMEM;
-	int r = IL_EBADSIG;
-	if (EVP_DigestVerifyInit(md, NULL, NULL, NULL, a->key) == 1 &&
-	    EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1)
-		r = 0;
-	EVP_MD_CTX_free(md);
-	return r;
+	return run_op(a->key, 1, a, m, mlen);
 }
 
 int crypto_sign(EVP_PKEY *key, const char *ctx, const uint8_t *data, size_t len,

@@ -83,8 +83,10 @@ static uint8_t *put_str(uint8_t *p, const char *s, size_t n)
 	return p + n;
 }
 
-/* Write the signed part; p must have signed_len(env) bytes. */
-static uint8_t *put_signed(const struct il_envelope *env, uint8_t *p)
+/* The signed part's fields up to the message length: at most this many. */
+#define SIGNED_HEAD_MAX (SIGNED_FIXED + IL_ID_MAX + IL_LIST_MAX)
+
+static uint8_t *put_signed_head(const struct il_envelope *env, uint8_t *p)
 {
 	*p++ = env->version;
 	*p++ = env->alg;
@@ -94,13 +96,28 @@ static uint8_t *put_signed(const struct il_envelope *env, uint8_t *p)
 	p += 8;
 	*p++ = (uint8_t)env->tlp;
 	util_put_u32(p, (uint32_t)env->msg_len);
-	p += 4;
+	return p + 4;
+}
+
+/* Write the signed part; p must have signed_len(env) bytes. */
+static uint8_t *put_signed(const struct il_envelope *env, uint8_t *p)
+{
+	p = put_signed_head(env, p);
 	if (env->msg_len)
 		memcpy(p, env->msg, env->msg_len);
 	return p + env->msg_len;
 }
 
-/* The signed part in a new buffer, for signing and verifying: OpenSSL's
+/* The envelope id (SHA-256 of the signed part) from the fields, without
+ * copying the message next to them. */
+static void signed_id(const struct il_envelope *env, uint8_t out[IL_SHA256_LEN])
+{
+	uint8_t head[SIGNED_HEAD_MAX];
+	size_t n = (size_t)(put_signed_head(env, head) - head);
+	crypto_sha256_parts(head, n, env->msg, env->msg_len, out);
+}
+
+/* The signed part in a new buffer, for version 1 signatures: OpenSSL's
  * Ed25519 is one-shot, so it needs the bytes contiguous. */
 static int signed_build(const struct il_envelope *env, uint8_t **out, size_t *out_len)
 {
@@ -117,7 +134,7 @@ static int signed_build(const struct il_envelope *env, uint8_t **out, size_t *ou
 /* Everything envelope_decode() checks, on a struct (before encoding it). */
 static int check_fields(const struct il_envelope *env)
 {
-	if (env->version != IL_ENVELOPE_VERSION)
+	if (env->version < IL_ENVELOPE_VERSION_MIN || env->version > IL_ENVELOPE_VERSION)
 		return IL_EVERSION;
 	if (env->alg != IL_ALG_ED25519)
 		return IL_EALG;
@@ -147,8 +164,6 @@ int envelope_create(struct il_envelope *env, const char *origin, const char *lis
 		    uint64_t origin_time_ms, enum il_tlp tlp, const uint8_t *msg,
 		    size_t msg_len, uint8_t hop_limit, EVP_PKEY *sign_key)
 {
-	uint8_t *sp = NULL;
-	size_t sp_len;
 	int rc;
 
 	memset(env, 0, sizeof(*env));
@@ -181,19 +196,16 @@ int envelope_create(struct il_envelope *env, const char *origin, const char *lis
 	memcpy(env->msg, msg, msg_len);
 	env->msg_len = msg_len;
 
-	rc = signed_build(env, &sp, &sp_len);
-	if (rc)
-		goto fail;
-	rc = crypto_sign(sign_key, IL_CTX_MESSAGE, sp, sp_len, env->sig);
+	/* Version 2 signs the id: Ed25519 hashes what it signs twice with
+	 * SHA-512, and the id already stands for every signed byte. */
+	signed_id(env, env->id);
+	rc = crypto_sign(sign_key, IL_CTX_MESSAGE, env->id, IL_SHA256_LEN, env->sig);
 	if (rc)
 		goto fail;
 	env->sig_len = IL_ED25519_SIG_LEN;
-	crypto_sha256(sp, sp_len, env->id);
-	free(sp);
 	return 0;
 
 fail:
-	free(sp);
 	envelope_free(env);
 	return rc;
 }
@@ -297,7 +309,7 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_msg,
 
 	if ((rc = rd_u8(&r, &env->version)))
 		return rc;
-	if (env->version != IL_ENVELOPE_VERSION)
+	if (env->version < IL_ENVELOPE_VERSION_MIN || env->version > IL_ENVELOPE_VERSION)
 		return IL_EVERSION;
 	if ((rc = rd_u8(&r, &env->alg)))
 		return rc;
@@ -385,10 +397,17 @@ int envelope_verify(const struct il_envelope *env, EVP_PKEY *pub)
 	if (env->alg != IL_ALG_ED25519 || env->sig_len != IL_ED25519_SIG_LEN ||
 	    !env->msg || env->msg_len > UINT32_MAX)
 		return IL_EBADSIG;
+	if (env->version >= 2) {
+		/* Over the id of the fields as they are now, not env->id: a
+		 * field changed since decoding must fail here. */
+		uint8_t id[IL_SHA256_LEN];
+		signed_id(env, id);
+		return crypto_verify(pub, IL_CTX_MESSAGE, id, sizeof(id), env->sig, env->sig_len);
+	}
 	int rc = signed_build(env, &sp, &sp_len);
 	if (rc)
 		return rc;
-	rc = crypto_verify(pub, IL_CTX_MESSAGE, sp, sp_len, env->sig, env->sig_len);
+	rc = crypto_verify(pub, IL_CTX_MESSAGE_V1, sp, sp_len, env->sig, env->sig_len);
 	free(sp);
 	return rc;
 }

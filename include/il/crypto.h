@@ -4,7 +4,8 @@
  * Keys are OpenSSL EVP_PKEY objects; whoever loads one owns it and frees it
  * with EVP_PKEY_free(). Signing and verifying are thread-safe for a shared
  * key (OpenSSL 3 EVP_PKEY is read-only once loaded), so worker threads may
- * verify with keys the loop thread loaded.
+ * verify with keys the loop thread loaded. Each thread keeps a few
+ * initialised contexts by key (crypto.c), freed when the thread exits.
  */
 #ifndef IL_CRYPTO_H
 #define IL_CRYPTO_H
@@ -22,11 +23,17 @@
 enum il_sig_alg { IL_ALG_ED25519 = 1 };
 
 /* Domain separation: what a signature is for is part of what is signed,
- * because OpenSSL 3.0 has no Ed25519ctx. */
-#define IL_CTX_MESSAGE "interlist/message/v1"
+ * because OpenSSL 3.0 has no Ed25519ctx. Envelope version 1 signs its
+ * signed part under V1; version 2 signs its id under IL_CTX_MESSAGE. */
+#define IL_CTX_MESSAGE_V1 "interlist/message/v1"
+#define IL_CTX_MESSAGE "interlist/message/v2"
 #define IL_CTX_REQUEST "interlist/request/v1"
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[IL_SHA256_LEN]);
+
+/* SHA-256 of a || b (b may be NULL when blen is 0). */
+void crypto_sha256_parts(const void *a, size_t alen, const void *b, size_t blen,
+			 uint8_t out[IL_SHA256_LEN]);
 
 /* Sign ctx || NUL || data with an Ed25519 private key. sig gets 64 bytes. */
 int crypto_sign(EVP_PKEY *key, const char *ctx, const uint8_t *data, size_t len,

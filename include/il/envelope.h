@@ -3,12 +3,13 @@
  *
  * Wire form (all integers big-endian; see docs/protocol.md):
  *
- *   signed part:  u8 version (1) | u8 alg (1 = Ed25519)
+ *   signed part:  u8 version (2; 1 still read) | u8 alg (1 = Ed25519)
  *                 | u8 len, origin id | u8 len, list name
  *                 | u64 origin time (ms since epoch) | u8 tlp
  *                 | u32 len, message bytes (RFC 5322, LF line endings)
  *   signature:    u8 len, signature bytes (64 for Ed25519), over
- *                 IL_CTX_MESSAGE || NUL || signed part
+ *                 IL_CTX_MESSAGE || NUL || id (version 2), or
+ *                 IL_CTX_MESSAGE_V1 || NUL || signed part (version 1)
  *   hop part:     u8 hop limit | u8 count, then per hop: u8 len, relay id
  *
  * The envelope id is SHA-256 of the signed part: it names the content, and
@@ -25,7 +26,8 @@
 #include "il/crypto.h"
 #include "il/tlp.h"
 
-#define IL_ENVELOPE_VERSION 1
+#define IL_ENVELOPE_VERSION 2      /* what envelope_create writes */
+#define IL_ENVELOPE_VERSION_MIN 1  /* oldest that decodes and verifies */
 #define IL_PATH_MAX IL_MAX_HOP_LIMIT
 #define IL_ID_HEX_LEN 64
 /* Room for envelope_path_str() of a full path: ids, '!' between them, NUL. */

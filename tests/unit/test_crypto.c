@@ -1,5 +1,6 @@
 /* test_crypto.c — signatures (crypto.c) and key files (keys.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdint.h>
@@ -444,6 +445,67 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
+/*
+ * crypto.c keeps a few initialised contexts per thread, by key: more keys
+ * than it keeps, interleaved, from two threads at once, must give the same
+ * answers as fresh contexts, good and bad alike.
+ */
+#define CACHE_KEYS 7
+
+struct cache_run {
+	EVP_PKEY **keys;
+	int wrong;
+};
+
+static void *cache_worker(void *arg)
+{
+	struct cache_run *cr = arg;
+	uint8_t sig[IL_ED25519_SIG_LEN], msg[64];
+	for (int round = 0; round < 40; round++) {
+		for (int k = 0; k < CACHE_KEYS; k++) {
+			memset(msg, round * CACHE_KEYS + k, sizeof(msg));
+			if (crypto_sign(cr->keys[k], IL_CTX_MESSAGE, msg, sizeof(msg), sig) != 0)
+				cr->wrong++;
+			for (int v = 0; v < CACHE_KEYS; v++) {
+				int want = v == k ? 0 : IL_EBADSIG;
+				if (crypto_verify(cr->keys[v], IL_CTX_MESSAGE, msg, sizeof(msg), sig,
+						  sizeof(sig)) != want)
+					cr->wrong++;
+			}
+		}
+	}
+	return NULL;
+}
+
+static void test_ctx_cache(void)
+{
+	EVP_PKEY *keys[CACHE_KEYS] = { 0 };
+	for (int k = 0; k < CACHE_KEYS; k++) {
+		EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+		CHECK(pc && EVP_PKEY_keygen_init(pc) == 1 && EVP_PKEY_keygen(pc, &keys[k]) == 1);
+		EVP_PKEY_CTX_free(pc);
+		if (!keys[k])
+			goto out;
+	}
+	struct cache_run main_run = { .keys = keys }, thread_run = { .keys = keys };
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, cache_worker, &thread_run), 0);
+	cache_worker(&main_run);
+	pthread_join(th, NULL);
+	CHECK_EQ(main_run.wrong, 0);
+	CHECK_EQ(thread_run.wrong, 0);
+
+	/* Two parts hash as one. */
+	uint8_t one[IL_SHA256_LEN], two[IL_SHA256_LEN];
+	static const char text[] = "interlist: a message in two parts";
+	crypto_sha256(text, sizeof(text) - 1, one);
+	crypto_sha256_parts(text, 10, text + 10, sizeof(text) - 11, two);
+	CHECK(memcmp(one, two, sizeof(one)) == 0);
+out:
+	for (int k = 0; k < CACHE_KEYS; k++)
+		EVP_PKEY_free(keys[k]);
+}
+
 int main(void)
 {
 	/* Fixed umask so the modes checked are the ones keys.c asks for. */
@@ -454,6 +516,7 @@ int main(void)
 
 	test_generate();
 	test_sign_verify();
+	test_ctx_cache();
 	test_load_errors();
 	test_fingerprint();
 	test_cert();

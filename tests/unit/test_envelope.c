@@ -44,6 +44,20 @@ static const char tv_msg[] =
  * 79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664.
  * origin centr, list incidents, time 1767225600000, TLP amber, hop limit 16. */
 static const char tv_hex[] =
+	"02010563656e747209696e636964656e74730000019b76daa80002000000d446"
+	"726f6d3a20416e616c797374203c616e616c7973744063656e74722e6578616d"
+	"706c653e0a546f3a20696e636964656e74734063656e74722e6578616d706c65"
+	"0a5375626a6563743a205465737420766563746f720a446174653a205468752c"
+	"203031204a616e20323032362030303a30303a3030202b303030300a4d657373"
+	"6167652d49443a203c746573742d766563746f722d314063656e74722e657861"
+	"6d706c653e0a0a546869732069732074686520696e7465726c69737420656e76"
+	"656c6f7065207465737420766563746f722e0a40ce17fcac61e05c9353ffe68f"
+	"1cdf4b99009001ae77bbd5d9c25a945d7cb2d3bd9701ae29c68ec8e9ac8f7b12"
+	"28f5f69e3603abe27f67c47e630ca4b6e70d0a0d10010563656e7472";
+static const char tv_id[] = "2b5af8bd22659fa085cfd54505d22afdc6c24ebf0b26e78e497d9398a1464d75";
+/* The same envelope as version 1 wrote it (signature over the signed part
+ * under "interlist/message/v1"): stores and peers may still hold some. */
+static const char tv1_hex[] =
 	"01010563656e747209696e636964656e74730000019b76daa80002000000d446"
 	"726f6d3a20416e616c797374203c616e616c7973744063656e74722e6578616d"
 	"706c653e0a546f3a20696e636964656e74734063656e74722e6578616d706c65"
@@ -54,7 +68,7 @@ static const char tv_hex[] =
 	"656c6f7065207465737420766563746f722e0a408c47834b97ab547ae175dc00"
 	"9a601ae770c5088edfa9c71919210dfc117ed7ef946688c7e8797fce70fdb6bb"
 	"71efd24d1ab0c86a8f8fabcf7d6e3efc8afbdf0a10010563656e7472";
-static const char tv_id[] = "93af1e50ba6ec9ee895a28a1dd7c42c3c20f7222718ea31322aa9ca1a682d7f6";
+static const char tv1_id[] = "93af1e50ba6ec9ee895a28a1dd7c42c3c20f7222718ea31322aa9ca1a682d7f6";
 static const char tv_pub_hex[] = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
 
 /* Offsets in the vector: signed part [0, 243), signature length byte and
@@ -63,7 +77,7 @@ static const char tv_pub_hex[] = "79b5562e8fe654f94078b112e8a98ba7901f853ae695be
 #define TV_HOP_OFF 308
 #define TV_LEN 316
 
-static uint8_t tv[TV_LEN];
+static uint8_t tv[TV_LEN], tv1[TV_LEN];
 static EVP_PKEY *tv_key;        /* private */
 static EVP_PKEY *tv_pub;        /* public only, as a receiving relay has it */
 static EVP_PKEY *other_key;
@@ -88,6 +102,7 @@ static void setup(void)
 	for (int i = 0; i < 32; i++)
 		seed[i] = (uint8_t)(i + 1);
 	CHECK_EQ(unhex(tv_hex, tv, sizeof(tv)), TV_LEN);
+	CHECK_EQ(unhex(tv1_hex, tv1, sizeof(tv1)), TV_LEN);
 	tv_key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
 	unhex(tv_pub_hex, pub, sizeof(pub));
 	tv_pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof(pub));
@@ -243,6 +258,40 @@ static void test_vector(void)
 	CHECK(env.msg == NULL);
 }
 
+/* A version 1 envelope still decodes, verifies and re-encodes as it came;
+ * a version byte changed either way fails the signature. */
+static void test_vector_v1(void)
+{
+	struct il_envelope dec;
+	uint8_t *enc = NULL, buf[TV_LEN];
+	size_t n = 0;
+	char hex[IL_ID_HEX_LEN + 1];
+
+	CHECK_EQ(envelope_decode(tv1, TV_LEN, MAX_MSG, &dec, NULL), 0);
+	CHECK_EQ(dec.version, 1);
+	envelope_id_hex(dec.id, hex);
+	CHECK_STR(hex, tv1_id);
+	CHECK_EQ(envelope_verify(&dec, tv_pub), 0);
+	CHECK_EQ(envelope_verify(&dec, other_key), IL_EBADSIG);
+	CHECK_EQ(envelope_encode(&dec, &enc, &n), 0);
+	CHECK(enc && n == TV_LEN && memcmp(enc, tv1, TV_LEN) == 0);
+	free(enc);
+	dec.msg[0] ^= 1;
+	CHECK_EQ(envelope_verify(&dec, tv_pub), IL_EBADSIG);
+	envelope_free(&dec);
+
+	memcpy(buf, tv1, TV_LEN);
+	buf[0] = 2;
+	CHECK_EQ(envelope_decode(buf, TV_LEN, MAX_MSG, &dec, NULL), 0);
+	CHECK_EQ(envelope_verify(&dec, tv_pub), IL_EBADSIG);
+	envelope_free(&dec);
+	memcpy(buf, tv, TV_LEN);
+	buf[0] = 1;
+	CHECK_EQ(envelope_decode(buf, TV_LEN, MAX_MSG, &dec, NULL), 0);
+	CHECK_EQ(envelope_verify(&dec, tv_pub), IL_EBADSIG);
+	envelope_free(&dec);
+}
+
 /*
  * Every single-byte change in the signed part or signature is caught, by
  * decode or by verify; a change in the hop part never moves the id or the
@@ -332,6 +381,8 @@ static void test_fields(void)
 	CHECK_EQ(raw_decode(&r), 0);
 
 	r = raw_default(); r.version = 2;
+	CHECK_EQ(raw_decode(&r), 0);
+	r = raw_default(); r.version = 3;
 	CHECK_EQ(raw_decode(&r), IL_EVERSION);
 	r = raw_default(); r.version = 0;
 	CHECK_EQ(raw_decode(&r), IL_EVERSION);
@@ -497,9 +548,9 @@ static void test_create_errors(void)
 	strcpy(env.path[0], "other");
 	CHECK_EQ(envelope_encode(&env, &out, &n), IL_EFIELD);
 	strcpy(env.path[0], "centr");
-	env.version = 2;
+	env.version = IL_ENVELOPE_VERSION + 1;
 	CHECK_EQ(envelope_encode(&env, &out, &n), IL_EVERSION);
-	env.version = 1;
+	env.version = IL_ENVELOPE_VERSION;
 	CHECK_EQ(envelope_encode(&env, &out, &n), 0);
 	free(out);
 	envelope_free(&env);
@@ -647,6 +698,7 @@ int main(void)
 {
 	setup();
 	test_vector();
+	test_vector_v1();
 	test_tamper();
 	test_truncation();
 	test_fields();
