@@ -55,19 +55,12 @@ static const char tv_hex[] =
 	"1cdf4b99009001ae77bbd5d9c25a945d7cb2d3bd9701ae29c68ec8e9ac8f7b12"
 	"28f5f69e3603abe27f67c47e630ca4b6e70d0a0d10010563656e7472";
 static const char tv_id[] = "2b5af8bd22659fa085cfd54505d22afdc6c24ebf0b26e78e497d9398a1464d75";
-/* The same envelope as version 1 wrote it (signature over the signed part
- * under "interlist/message/v1"): stores and peers may still hold some. */
-static const char tv1_hex[] =
-	"01010563656e747209696e636964656e74730000019b76daa80002000000d446"
-	"726f6d3a20416e616c797374203c616e616c7973744063656e74722e6578616d"
-	"706c653e0a546f3a20696e636964656e74734063656e74722e6578616d706c65"
-	"0a5375626a6563743a205465737420766563746f720a446174653a205468752c"
-	"203031204a616e20323032362030303a30303a3030202b303030300a4d657373"
-	"6167652d49443a203c746573742d766563746f722d314063656e74722e657861"
-	"6d706c653e0a0a546869732069732074686520696e7465726c69737420656e76"
-	"656c6f7065207465737420766563746f722e0a408c47834b97ab547ae175dc00"
-	"9a601ae770c5088edfa9c71919210dfc117ed7ef946688c7e8797fce70fdb6bb"
-	"71efd24d1ab0c86a8f8fabcf7d6e3efc8afbdf0a10010563656e7472";
+/* The same envelope as version 1 wrote it: version byte 1 and this
+ * signature over "interlist/message/v1" || NUL || signed part. Stores and
+ * peers may still hold such envelopes. */
+static const char tv1_sig_hex[] =
+	"8c47834b97ab547ae175dc009a601ae770c5088edfa9c71919210dfc117ed7ef"
+	"946688c7e8797fce70fdb6bb71efd24d1ab0c86a8f8fabcf7d6e3efc8afbdf0a";
 static const char tv1_id[] = "93af1e50ba6ec9ee895a28a1dd7c42c3c20f7222718ea31322aa9ca1a682d7f6";
 static const char tv_pub_hex[] = "79b5562e8fe654f94078b112e8a98ba7901f853ae695bed7e0e3910bad049664";
 
@@ -102,7 +95,10 @@ static void setup(void)
 	for (int i = 0; i < 32; i++)
 		seed[i] = (uint8_t)(i + 1);
 	CHECK_EQ(unhex(tv_hex, tv, sizeof(tv)), TV_LEN);
-	CHECK_EQ(unhex(tv1_hex, tv1, sizeof(tv1)), TV_LEN);
+	memcpy(tv1, tv, TV_LEN);
+	tv1[0] = 1;
+	CHECK_EQ(unhex(tv1_sig_hex, tv1 + TV_SIGNED_LEN + 1, IL_ED25519_SIG_LEN),
+		 IL_ED25519_SIG_LEN);
 	tv_key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
 	unhex(tv_pub_hex, pub, sizeof(pub));
 	tv_pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof(pub));
