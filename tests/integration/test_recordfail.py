@@ -10,8 +10,16 @@ relay must hold that outcome, not fetch the still-due row and run the
 program again (it used to, at once and over and over, each run another copy
 on the list). Once the filler is removed, the held record goes in, the
 delivery counts, and the program has run exactly once for that message.
+
+A full disk alone did not always stop the record: once a checkpoint has
+copied the WAL back, SQLite writes the next transaction over the WAL's
+first frames, in space the file already has. So the program waits, after
+the message is stored and before it fills the disk, until the test holds a
+read transaction open on b's database: a reader keeps the WAL from being
+started over, and the record must grow the file.
 """
 import os
+import sqlite3
 import stat
 
 from harness import make_msg, run, wait_until
@@ -37,12 +45,17 @@ def check(t, fed, small):
     flag = os.path.join(fed.tmp, "filled")
     filler = os.path.join(small, "filler")
     prog = os.path.join(fed.tmp, "take.sh")
+    started = os.path.join(fed.tmp, "started")
+    go = os.path.join(fed.tmp, "go")
     with open(prog, "w") as f:
         f.write("#!/bin/sh\n"
                 "id=$(grep -m1 -i '^Message-ID:' | tr -d '\\r')\n"
                 "echo \"$id\" >> %s\n"
-                "if [ ! -e %s ]; then touch %s; dd if=/dev/zero of=%s bs=64k 2>/dev/null; fi\n"
-                "exit 0\n" % (count, flag, flag, filler))
+                "if [ ! -e %s ]; then touch %s %s\n"
+                "  i=0; while [ ! -e %s ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n"
+                "  dd if=/dev/zero of=%s bs=64k 2>/dev/null\n"
+                "fi\n"
+                "exit 0\n" % (count, flag, flag, started, go, filler))
     os.chmod(prog, stat.S_IRWXU)
 
     a = fed.relay("a")
@@ -55,11 +68,20 @@ def check(t, fed, small):
 
     rc, _ = a.submit(LIST, make_msg("held-1@example.org"))
     t.eq(rc, 0, "a post at a")
+    wait_until(lambda: os.path.exists(started), 30, "the program to start")
+    # mode=rw: never create an empty database where b's should be.
+    reader = sqlite3.connect("file:%s?mode=rw" % os.path.join(b.data, "interlist.db"),
+                             uri=True, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    open(go, "w").close()
     wait_until(lambda: b.log_events("delivery_record_failed", list=LIST), 30,
                "b's store to refuse the delivery record (disk full)")
     t.ok(os.path.exists(filler), "the program filled b's disk")
     t.eq(len(runs(count)), 1, "with the outcome unrecorded, the program is not run again")
 
+    reader.execute("COMMIT")
+    reader.close()
     os.remove(filler)
     wait_until(lambda: b.list_status(LIST)["delivered"] == 1, 30, "the held record to go in")
     t.ok(b.log_events("delivery_records_resumed", list=LIST), "b logs that recording resumed")
