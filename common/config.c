@@ -355,6 +355,7 @@ int config_load_buffer(const char *name, const char *buf, size_t len, struct il_
 	c->retention_days = 30;
 	c->max_message_bytes = 1024 * 1024;
 	c->hop_limit = IL_DEFAULT_HOP_LIMIT;
+	c->envelope_version = 2;
 	c->log_level = IL_LOG_INFO;
 	if (!(c->path = strdup(name)))
 		goto oom;

@@ -44,6 +44,7 @@ static const struct key_def relay_keys[] = {
 	RK("retention_days", V_INT, 0, retention_days, 1, 3650),
 	RK("max_message_bytes", V_SIZE, 0, max_message_bytes, 1024, 64 * 1024 * 1024),
 	RK("hop_limit", V_INT, 0, hop_limit, 1, IL_MAX_HOP_LIMIT),
+	RK("envelope_version", V_INT, 0, envelope_version, 1, 2),
 	RK("log_level", V_LOG_LEVEL, 0, log_level, 0, 0),
 	RK("metrics_listen", V_HTTP_URL, 0, metrics_listen, 0, 0),
 	{ NULL, 0, 0, 0, 0, 0 },

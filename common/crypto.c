@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 
 #include "il/crypto.h"
@@ -62,6 +64,7 @@ struct ctx_cache {
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static int cache_ok;
+static int cache_rearm;
 /* Also in static TLS: the main thread never runs key destructors, and
  * this keeps its cache reachable (not a leak) until exit. */
 static _Thread_local struct ctx_cache *cache_tls;
@@ -78,6 +81,7 @@ static void cache_free(void *arg)
 static void cache_init(void)
 {
 	cache_ok = pthread_key_create(&cache_key, cache_free) == 0;
+	cache_rearm = OpenSSL_version_num() >= 0x30200000L;
 }
 
 static struct ctx_cache *cache_get(void)
@@ -116,20 +120,6 @@ static void cache_drop(struct ctx_cache *c, EVP_MD_CTX *md)
 		}
 }
 
-/* Keep md (initialised for key) or free it when there is no cache. */
-static void cache_put(struct ctx_cache *c, EVP_PKEY *key, int verify, EVP_MD_CTX *md)
-{
-	if (!c) {
-		EVP_MD_CTX_free(md);
-		return;
-	}
-	size_t i = c->next++ % CTX_CACHE;
-	EVP_MD_CTX_free(c->e[i].md);
-	c->e[i].md = md;
-	c->e[i].key = key;
-	c->e[i].verify = verify;
-}
-
 /*
  * The signed bytes are ctx || NUL || data. Ed25519 in OpenSSL is one-shot
  * (no streaming), so small inputs are joined on the stack and large ones in a
@@ -165,43 +155,82 @@ struct sign_args {
 	size_t vsig_len;
 };
 
+/* Keep md (initialised for key) or free it when there is no cache: in an
+ * empty slot if there is one, else in place of the oldest. */
+static void cache_put(struct ctx_cache *c, EVP_PKEY *key, int verify, EVP_MD_CTX *md)
+{
+	if (!c) {
+		EVP_MD_CTX_free(md);
+		return;
+	}
+	size_t i = 0;
+	while (i < CTX_CACHE && c->e[i].md)
+		i++;
+	if (i == CTX_CACHE) {
+		i = c->next++ % CTX_CACHE;
+		EVP_MD_CTX_free(c->e[i].md);
+	}
+	c->e[i].md = md;
+	c->e[i].key = key;
+	c->e[i].verify = verify;
+}
+
+/* OpenSSL 3.2 marks a one-shot context finalised, and a second
+ * EVP_DigestSign/Verify on it fails unless it is initialised again (with
+ * no key: it keeps its own). 3.0 and 3.1 reuse it as it is; their re-init
+ * costs as much as a new context, which is all the cache saves. */
+static int needs_rearm(void)
+{
+	return cache_rearm;     /* set with the cache key: a cached context exists */
+}
+
+static int op_once(EVP_MD_CTX *md, EVP_PKEY *init_key, int verify, struct sign_args *a,
+		   const uint8_t *m, size_t mlen)
+{
+	size_t slen = IL_ED25519_SIG_LEN;
+	if (verify)
+		return ((!init_key && !needs_rearm()) ||
+			EVP_DigestVerifyInit(md, NULL, NULL, NULL, init_key) == 1) &&
+		       EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1;
+	return ((!init_key && !needs_rearm()) ||
+		EVP_DigestSignInit(md, NULL, NULL, NULL, init_key) == 1) &&
+	       EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 && slen == IL_ED25519_SIG_LEN;
+}
+
 /*
- * One signature or verification with a cached context when there is one.
- * Whatever a cached context fails, a fresh one does again and its answer
- * stands: an OpenSSL that refuses to reuse a context (it may mark one-shot
- * contexts finalised) costs a re-init, never a wrong answer.
+ * One signature or verification, with a cached context when there is one.
+ * Whatever a cached context fails is done again on a fresh one, whose answer
+ * stands: a context OpenSSL would not reuse costs a re-init, never a wrong
+ * refusal. A bad signature fails both, and the cached context stays.
  */
 static int run_op(EVP_PKEY *key, int verify, struct sign_args *a, const uint8_t *m, size_t mlen)
 {
 	struct ctx_cache *c = cache_get();
-	EVP_MD_CTX *md = cache_find(c, key, verify);
-	size_t slen = IL_ED25519_SIG_LEN;
-	if (md) {
-		int ok = verify ? EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1
-				: EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 &&
-				  slen == IL_ED25519_SIG_LEN;
-		if (ok)
-			return 0;
-		cache_drop(c, md);
+	EVP_MD_CTX *cached = cache_find(c, key, verify);
+	int r;
+	/* Refusals leave errors on the thread's OpenSSL queue; ours are codes. */
+	ERR_set_mark();
+	if (cached && op_once(cached, NULL, verify, a, m, mlen)) {
+		r = 0;
+		goto out;
 	}
-	if (!(md = EVP_MD_CTX_new()))
-		return -ENOMEM;
-	int ok;
-	slen = IL_ED25519_SIG_LEN;
-	if (verify)
-		ok = EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
-		     EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1;
-	else
-		ok = EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
-		     EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 && slen == IL_ED25519_SIG_LEN;
-	if (!ok) {
-		/* Rare (a bad signature costs two verifications this way), so
-		 * the context is not worth keeping. */
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!op_once(md, key, verify, a, m, mlen)) {
 		EVP_MD_CTX_free(md);
-		return verify ? IL_EBADSIG : IL_ECRYPTO;
+		r = verify ? IL_EBADSIG : IL_ECRYPTO;
+		goto out;
 	}
+	if (cached)
+		cache_drop(c, cached);
 	cache_put(c, key, verify, md);
-	return 0;
+	r = 0;
+out:
+	ERR_pop_to_mark();
+	return r;
 }
 
 static int do_sign(void *arg, const uint8_t *m, size_t mlen)

@@ -160,13 +160,37 @@ static int check_fields(const struct il_envelope *env)
 	return 0;
 }
 
+/* The signature of a version 1 envelope: over its whole signed part. */
+static int sign_v1(struct il_envelope *env, EVP_PKEY *sign_key)
+{
+	uint8_t *sp;
+	size_t sp_len;
+	int rc = signed_build(env, &sp, &sp_len);
+	if (rc)
+		return rc;
+	rc = crypto_sign(sign_key, IL_CTX_MESSAGE_V1, sp, sp_len, env->sig);
+	free(sp);
+	return rc;
+}
+
 int envelope_create(struct il_envelope *env, const char *origin, const char *list,
 		    uint64_t origin_time_ms, enum il_tlp tlp, const uint8_t *msg,
 		    size_t msg_len, uint8_t hop_limit, EVP_PKEY *sign_key)
 {
+	return envelope_create_version(env, IL_ENVELOPE_VERSION, origin, list, origin_time_ms,
+				       tlp, msg, msg_len, hop_limit, sign_key);
+}
+
+int envelope_create_version(struct il_envelope *env, uint8_t version, const char *origin,
+			    const char *list, uint64_t origin_time_ms, enum il_tlp tlp,
+			    const uint8_t *msg, size_t msg_len, uint8_t hop_limit,
+			    EVP_PKEY *sign_key)
+{
 	int rc;
 
 	memset(env, 0, sizeof(*env));
+	if (version < IL_ENVELOPE_VERSION_MIN || version > IL_ENVELOPE_VERSION)
+		return IL_EVERSION;
 	if (!id_str_ok(origin, IL_ID_MAX, false) || !id_str_ok(list, IL_LIST_MAX, true))
 		return IL_EFIELD;
 	if ((unsigned)tlp > IL_TLP_RED || msg_len == 0)
@@ -179,7 +203,7 @@ int envelope_create(struct il_envelope *env, const char *origin, const char *lis
 	if (hop_limit == 0 || hop_limit > IL_PATH_MAX)
 		return IL_EFIELD;
 
-	env->version = IL_ENVELOPE_VERSION;
+	env->version = version;
 	env->alg = IL_ALG_ED25519;
 	strcpy(env->origin, origin);
 	strcpy(env->list, list);
@@ -199,7 +223,10 @@ int envelope_create(struct il_envelope *env, const char *origin, const char *lis
 	/* Version 2 signs the id: Ed25519 hashes what it signs twice with
 	 * SHA-512, and the id already stands for every signed byte. */
 	signed_id(env, env->id);
-	rc = crypto_sign(sign_key, IL_CTX_MESSAGE, env->id, IL_SHA256_LEN, env->sig);
+	if (version == 1)
+		rc = sign_v1(env, sign_key);
+	else
+		rc = crypto_sign(sign_key, IL_CTX_MESSAGE, env->id, IL_SHA256_LEN, env->sig);
 	if (rc)
 		goto fail;
 	env->sig_len = IL_ED25519_SIG_LEN;
@@ -296,8 +323,9 @@ static int rd_id(struct reader *r, size_t max, bool is_list, char *out)
 	return 0;
 }
 
-int envelope_decode(const uint8_t *buf, size_t len, size_t max_msg,
-		    struct il_envelope *env, size_t *consumed)
+/* known_id: the id of these bytes, known to the caller (NULL: hash them). */
+static int decode(const uint8_t *buf, size_t len, size_t max_msg, struct il_envelope *env,
+		  size_t *consumed, const uint8_t *known_id)
 {
 	struct reader r = { .buf = buf, .len = len, .pos = 0 };
 	const uint8_t *msg;
@@ -383,8 +411,23 @@ int envelope_decode(const uint8_t *buf, size_t len, size_t max_msg,
 		return -ENOMEM;
 	memcpy(env->msg, msg, mlen);
 	env->msg_len = mlen;
-	crypto_sha256(buf, signed_end, env->id);
+	if (known_id)
+		memcpy(env->id, known_id, IL_SHA256_LEN);
+	else
+		crypto_sha256(buf, signed_end, env->id);
 	return 0;
+}
+
+int envelope_decode(const uint8_t *buf, size_t len, size_t max_msg,
+		    struct il_envelope *env, size_t *consumed)
+{
+	return decode(buf, len, max_msg, env, consumed, NULL);
+}
+
+int envelope_decode_stored(const uint8_t *buf, size_t len, const uint8_t id[IL_SHA256_LEN],
+			   struct il_envelope *env)
+{
+	return decode(buf, len, SIZE_MAX, env, NULL, id);
 }
 
 int envelope_verify(const struct il_envelope *env, EVP_PKEY *pub)
@@ -397,13 +440,15 @@ int envelope_verify(const struct il_envelope *env, EVP_PKEY *pub)
 	if (env->alg != IL_ALG_ED25519 || env->sig_len != IL_ED25519_SIG_LEN ||
 	    !env->msg || env->msg_len > UINT32_MAX)
 		return IL_EBADSIG;
-	if (env->version >= 2) {
+	if (env->version == 2) {
 		/* Over the id of the fields as they are now, not env->id: a
 		 * field changed since decoding must fail here. */
 		uint8_t id[IL_SHA256_LEN];
 		signed_id(env, id);
 		return crypto_verify(pub, IL_CTX_MESSAGE, id, sizeof(id), env->sig, env->sig_len);
 	}
+	if (env->version != 1)
+		return IL_EBADSIG;
 	int rc = signed_build(env, &sp, &sp_len);
 	if (rc)
 		return rc;

@@ -277,6 +277,10 @@ fail_store:
 fail_key:
 	EVP_PKEY_free(r.sign_key);
 	uv_loop_close(r.loop);
+	/* Join the thread pool now, while OpenSSL is still up: its threads
+	 * free their cached signing contexts as they exit, and libuv's own
+	 * destructor would run after OpenSSL's atexit cleanup. */
+	uv_library_shutdown();
 fail_trust:
 	trust_release(r.trust);
 	return rc;

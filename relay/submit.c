@@ -195,8 +195,9 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 	if ((e = mailhdr_prepare(msg, len, &prep, &plen)) < 0)
 		goto out;
 	s->tlp = mi.tlp_found ? mi.tlp : l->conf->default_tlp;
-	if ((e = envelope_create(&s->env, r->cfg->id, list, (uint64_t)util_now_ms(), s->tlp, prep,
-				 plen, (uint8_t)r->cfg->hop_limit, r->sign_key)) < 0)
+	if ((e = envelope_create_version(&s->env, (uint8_t)r->cfg->envelope_version, r->cfg->id,
+					 list, (uint64_t)util_now_ms(), s->tlp, prep, plen,
+					 (uint8_t)r->cfg->hop_limit, r->sign_key)) < 0)
 		goto out;
 	s->message_id = mi.message_id;
 	mi.message_id = NULL;

@@ -97,6 +97,7 @@ struct il_config {
 	int retention_days;             /* default 30 */
 	size_t max_message_bytes;       /* default 1 MiB */
 	int hop_limit;                  /* default 16 */
+	int envelope_version;           /* what local posts are signed as; default 2 */
 	enum il_log_level log_level;    /* default info */
 
 	struct il_peer_conf *peers;

@@ -64,6 +64,14 @@ int envelope_create(struct il_envelope *env, const char *origin, const char *lis
 		    uint64_t origin_time_ms, enum il_tlp tlp, const uint8_t *msg,
 		    size_t msg_len, uint8_t hop_limit, EVP_PKEY *sign_key);
 
+/* The same, as the given envelope version (IL_ENVELOPE_VERSION_MIN ..
+ * IL_ENVELOPE_VERSION, else IL_EVERSION): a relay writes version 1 while
+ * some of its peers still run a release that reads nothing newer. */
+int envelope_create_version(struct il_envelope *env, uint8_t version, const char *origin,
+			    const char *list, uint64_t origin_time_ms, enum il_tlp tlp,
+			    const uint8_t *msg, size_t msg_len, uint8_t hop_limit,
+			    EVP_PKEY *sign_key);
+
 /* Encoded size of env (for sizing batches). */
 size_t envelope_encoded_len(const struct il_envelope *env);
 
@@ -83,6 +91,14 @@ size_t envelope_encode_into(const struct il_envelope *env, uint8_t *buf);
  */
 int envelope_decode(const uint8_t *buf, size_t len, size_t max_msg,
 		    struct il_envelope *env, size_t *consumed);
+
+/*
+ * Decode bytes this relay stored itself, whose id the store keeps next to
+ * them: every check of envelope_decode (no size limit), but id is copied,
+ * not hashed. Never for bytes from outside: the id would be unchecked.
+ */
+int envelope_decode_stored(const uint8_t *buf, size_t len, const uint8_t id[IL_SHA256_LEN],
+			   struct il_envelope *env);
 
 /* 0 if env->sig is a valid signature by pub over the signed part, else IL_EBADSIG. */
 int envelope_verify(const struct il_envelope *env, EVP_PKEY *pub);

@@ -262,6 +262,7 @@ static void test_defaults(void)
 	CHECK_EQ(c->retention_days, 30);
 	CHECK_EQ(c->max_message_bytes, 1048576);
 	CHECK_EQ(c->hop_limit, IL_DEFAULT_HOP_LIMIT);
+	CHECK_EQ(c->envelope_version, 2);
 	CHECK_EQ(c->log_level, IL_LOG_INFO);
 	const struct il_peer_conf *p = config_peer(c, "beta");
 	CHECK(p && p->url.s == NULL && p->n_lists == 0 && p->lists == NULL);
@@ -491,6 +492,8 @@ static void test_errors(void)
 	EXPECT_ERR(RELAY "retention_days = 10d\n", 7, "retention_days: '10d' is not a whole number");
 	EXPECT_ERR(RELAY "retention_days = 0\n", 7, "retention_days: 0 is out of range (1..3650)");
 	EXPECT_ERR(RELAY "retention_days = 3651\n", 7, "out of range (1..3650)");
+	EXPECT_ERR(RELAY "envelope_version = 3\n", 7, "envelope_version: 3 is out of range (1..2)");
+	EXPECT_ERR(RELAY "envelope_version = 0\n", 7, "out of range (1..2)");
 	EXPECT_ERR(RELAY "retention_days = 99999999999999999999999\n", 7, "out of range");
 	EXPECT_ERR(RELAY "hop_limit = 33\n", 7, "hop_limit: 33 is out of range (1..32)");
 	EXPECT_ERR(RELAY "hop_limit = -1\n", 7, "out of range");

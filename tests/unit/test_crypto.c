@@ -495,6 +495,22 @@ static void test_ctx_cache(void)
 	CHECK_EQ(main_run.wrong, 0);
 	CHECK_EQ(thread_run.wrong, 0);
 
+	/* A key freed while a context for it is cached: the next key, maybe at
+	 * the same address, gets its own context and answers. */
+	uint8_t sig[IL_ED25519_SIG_LEN], m[] = "freed key";
+	CHECK_EQ(crypto_sign(keys[0], IL_CTX_MESSAGE, m, sizeof(m), sig), 0);
+	EVP_PKEY_free(keys[0]);
+	keys[0] = NULL;
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	CHECK(pc && EVP_PKEY_keygen_init(pc) == 1 && EVP_PKEY_keygen(pc, &keys[0]) == 1);
+	EVP_PKEY_CTX_free(pc);
+	if (keys[0]) {
+		CHECK_EQ(crypto_verify(keys[0], IL_CTX_MESSAGE, m, sizeof(m), sig, sizeof(sig)),
+			 IL_EBADSIG);
+		CHECK_EQ(crypto_sign(keys[0], IL_CTX_MESSAGE, m, sizeof(m), sig), 0);
+		CHECK_EQ(crypto_verify(keys[0], IL_CTX_MESSAGE, m, sizeof(m), sig, sizeof(sig)), 0);
+	}
+
 	/* Two parts hash as one. */
 	uint8_t one[IL_SHA256_LEN], two[IL_SHA256_LEN];
 	static const char text[] = "interlist: a message in two parts";

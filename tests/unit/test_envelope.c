@@ -276,6 +276,25 @@ static void test_vector_v1(void)
 	CHECK_EQ(envelope_verify(&dec, tv_pub), IL_EBADSIG);
 	envelope_free(&dec);
 
+	/* A relay configured with envelope_version = 1 writes exactly this. */
+	struct il_envelope env;
+	CHECK_EQ(envelope_create_version(&env, 1, "centr", "incidents", 1767225600000ULL,
+					 IL_TLP_AMBER, (const uint8_t *)tv_msg, strlen(tv_msg), 16,
+					 tv_key), 0);
+	CHECK_EQ(envelope_encode(&env, &enc, &n), 0);
+	CHECK(enc && n == TV_LEN && memcmp(enc, tv1, TV_LEN) == 0);
+	free(enc);
+	/* A version no decoder accepts verifies under no rule. */
+	env.version = 3;
+	CHECK_EQ(envelope_verify(&env, tv_pub), IL_EBADSIG);
+	env.version = 0;
+	CHECK_EQ(envelope_verify(&env, tv_pub), IL_EBADSIG);
+	envelope_free(&env);
+	CHECK_EQ(envelope_create_version(&env, 3, "centr", "incidents", 1767225600000ULL,
+					 IL_TLP_AMBER, (const uint8_t *)tv_msg, strlen(tv_msg), 16,
+					 tv_key), IL_EVERSION);
+	CHECK(env.msg == NULL);
+
 	memcpy(buf, tv1, TV_LEN);
 	buf[0] = 2;
 	CHECK_EQ(envelope_decode(buf, TV_LEN, MAX_MSG, &dec, NULL), 0);
@@ -286,6 +305,27 @@ static void test_vector_v1(void)
 	CHECK_EQ(envelope_decode(buf, TV_LEN, MAX_MSG, &dec, NULL), 0);
 	CHECK_EQ(envelope_verify(&dec, tv_pub), IL_EBADSIG);
 	envelope_free(&dec);
+}
+
+/* The store's own bytes decode with the id it keeps, not a hash of them. */
+static void test_decode_stored(void)
+{
+	struct il_envelope env;
+	uint8_t id[IL_SHA256_LEN], other[IL_SHA256_LEN];
+	CHECK_EQ(envelope_id_parse(tv_id, id), 0);
+	CHECK_EQ(envelope_decode_stored(tv, TV_LEN, id, &env), 0);
+	CHECK(memcmp(env.id, id, IL_SHA256_LEN) == 0);
+	CHECK_STR(env.origin, "centr");
+	CHECK_EQ(env.msg_len, strlen(tv_msg));
+	CHECK_EQ(envelope_verify(&env, tv_pub), 0);
+	envelope_free(&env);
+	memset(other, 0x5a, sizeof(other));
+	CHECK_EQ(envelope_decode_stored(tv, TV_LEN, other, &env), 0);
+	CHECK(memcmp(env.id, other, IL_SHA256_LEN) == 0);    /* as given */
+	envelope_free(&env);
+	/* Still every check of envelope_decode. */
+	CHECK_EQ(envelope_decode_stored(tv, TV_LEN - 1, id, &env), IL_ETRUNCATED);
+	CHECK(env.msg == NULL);
 }
 
 /*
@@ -695,6 +735,7 @@ int main(void)
 	setup();
 	test_vector();
 	test_vector_v1();
+	test_decode_stored();
 	test_tamper();
 	test_truncation();
 	test_fields();
