@@ -21,7 +21,9 @@
  * PIPELINING and CHUNKING (RFC 3030), as Postfix's LMTP client would: MAIL,
  * RCPT, "BDAT size LAST" and the body in one go, then the replies
  * (--no-chunking: always DATA).
- * One thread, poll() over every connection. No connection sends until all
+ * One thread, epoll over every connection (poll() over 48 sockets at each
+ * wake-up cost the feed a quarter of its CPU, which the relays it measures
+ * share). No connection sends until all
  * of them have answered LHLO, so the clock starts with every one ready.
  *
  * --rate R paces the total to R messages per second (message k of the run
@@ -51,7 +53,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -105,6 +107,8 @@ struct conn {
 	int retries;
 	int64_t wake_us;
 	int64_t body_us;        /* monotonic time the body's last byte was queued */
+	int ep_fd;              /* the fd registered with epoll, -1: none */
+	uint32_t ep_mask;       /* and the events asked for */
 };
 
 static struct {
@@ -578,6 +582,24 @@ static void do_read(struct conn *c)
 	}
 }
 
+/* Ask epoll for want on c's fd (index i). A closed fd left the set by
+ * itself, and its number may be back for the next connection: ADD and MOD
+ * each fall back to the other. */
+static void ep_sync(int ep, struct conn *c, int i, uint32_t want)
+{
+	struct epoll_event ev = { .events = want, .data.u32 = (uint32_t)i };
+	if (c->ep_fd == c->fd && c->ep_mask == want)
+		return;
+	int op = c->ep_fd == c->fd ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(ep, op, c->fd, &ev) < 0) {
+		op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+		if (epoll_ctl(ep, op, c->fd, &ev) < 0)
+			die("epoll_ctl: %s", strerror(errno));
+	}
+	c->ep_fd = c->fd;
+	c->ep_mask = want;
+}
+
 /* Give idle connections work; returns the next instant (mono µs) something
  * is due, or INT64_MAX. */
 static int64_t schedule(struct conn *cs, int n, int64_t now)
@@ -719,11 +741,15 @@ int main(int argc, char **argv)
 		die("%s:%s: %s", opt.host, opt.port, gai_strerror(e));
 	g.ack = calloc((size_t)opt.messages + 1, sizeof(double));
 	struct conn *cs = calloc((size_t)opt.conns, sizeof(*cs));
-	struct pollfd *pfd = calloc((size_t)opt.conns, sizeof(*pfd));
-	if (!g.ack || !cs || !pfd)
+	struct epoll_event *evs = calloc((size_t)opt.conns, sizeof(*evs));
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!g.ack || !cs || !evs)
 		die("out of memory");
+	if (ep < 0)
+		die("epoll_create1: %s", strerror(errno));
 	for (int i = 0; i < opt.conns; i++) {
 		cs[i].fd = -1;
+		cs[i].ep_fd = -1;
 		cs[i].msg = -1;
 		conn_connect(&cs[i]);
 	}
@@ -758,18 +784,15 @@ int main(int argc, char **argv)
 			struct conn *c = &cs[i];
 			if (c->fd >= 0 && c->out_len > c->out_off && c->st != S_CONNECTING)
 				do_write(c);
-			pfd[i].fd = c->fd;
-			pfd[i].events = 0;
-			pfd[i].revents = 0;
 			if (c->fd < 0) {
+				c->ep_fd = -1;
 				if (c->st != S_DONE)
 					live++;
 				continue;
 			}
 			live++;
-			pfd[i].events = POLLIN;
-			if (c->st == S_CONNECTING || c->out_len > c->out_off)
-				pfd[i].events |= POLLOUT;
+			ep_sync(ep, c, i, EPOLLIN | (c->st == S_CONNECTING || c->out_len > c->out_off
+						     ? EPOLLOUT : 0));
 		}
 		if (!live)
 			break;
@@ -797,16 +820,16 @@ int main(int argc, char **argv)
 			wait = 0;
 		if (wait > 100000)
 			wait = 100000;
-		int pn = poll(pfd, (nfds_t)opt.conns, (int)((wait + 999) / 1000));
+		int pn = epoll_wait(ep, evs, opt.conns, (int)((wait + 999) / 1000));
 		if (pn < 0) {
 			if (errno == EINTR)
 				continue;
-			die("poll: %s", strerror(errno));
+			die("epoll_wait: %s", strerror(errno));
 		}
-		for (int i = 0; i < opt.conns && pn > 0; i++) {
-			struct conn *c = &cs[i];
-			short re = pfd[i].revents;
-			if (!re || c->fd != pfd[i].fd)
+		for (int k = 0; k < pn; k++) {
+			struct conn *c = &cs[evs[k].data.u32];
+			uint32_t re = evs[k].events;
+			if (c->fd < 0 || c->fd != c->ep_fd)
 				continue;
 			if (c->st == S_CONNECTING) {
 				int err = 0;
@@ -816,11 +839,11 @@ int main(int argc, char **argv)
 					conn_lost(c, strerror(err));
 					continue;
 				}
-				if (!(re & (POLLOUT | POLLIN)))
+				if (!(re & (EPOLLOUT | EPOLLIN)))
 					continue;
 				c->st = S_GREETING;
 			}
-			if (re & (POLLIN | POLLHUP | POLLERR))
+			if (re & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				do_read(c);
 			if (c->fd >= 0 && c->out_len > c->out_off)
 				do_write(c);
