@@ -560,19 +560,29 @@ def chain(fed, n, peer_opts=None):
 
 # ------------------------------------------------------------------ runs --
 
-def run_limits(fed, res):
-    out = {}
+def ed25519_speed(out):
+    """One `openssl speed ed25519` sample into out: the samples so far,
+    and as the rates the fastest of them. This VM has slow patches of a
+    minute or more; a sample taken in one would flatter every ratio."""
     try:
         r = subprocess.run(["openssl", "speed", "-seconds", str(ARGS.speed_seconds), "ed25519"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         m = re.search(r"Ed25519\)\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", r.stdout.decode())
-        if m:
-            out["ed25519_sign_per_s"] = round(float(m.group(1)))
-            out["ed25519_verify_per_s"] = round(float(m.group(2)))
-        else:
+        if not m:
             out["openssl_error"] = r.stdout.decode()[-300:]
+            return
     except (OSError, subprocess.TimeoutExpired) as e:
         out["openssl_error"] = str(e)
+        return
+    out.setdefault("ed25519_samples", []).append(
+        {"sign_per_s": round(float(m.group(1))), "verify_per_s": round(float(m.group(2)))})
+    out["ed25519_sign_per_s"] = max(x["sign_per_s"] for x in out["ed25519_samples"])
+    out["ed25519_verify_per_s"] = max(x["verify_per_s"] for x in out["ed25519_samples"])
+
+
+def run_limits(fed, res):
+    out = {}
+    ed25519_speed(out)
     out["sqlite_rows_per_s"], out["sqlite_detail"] = sqlite_rate(fed.tmp)
     res["limits"] = out
     log("limits: Ed25519 sign %s/s, verify %s/s (one core); SQLite %s rows/s"
@@ -984,7 +994,11 @@ def report(res, tg, broken):
     lim = res.get("limits", {})
     rows = []
     if lim:
-        rows += [("Ed25519 verify, one core", fmt(lim.get("ed25519_verify_per_s")), "/s", ""),
+        samples = lim.get("ed25519_samples", [])
+        rows += [("Ed25519 verify, one core", fmt(lim.get("ed25519_verify_per_s")), "/s",
+                  "fastest of %d samples (%s)" % (len(samples), " ".join(str(x["verify_per_s"])
+                                                                      for x in samples))
+                  if len(samples) > 1 else ""),
                  ("Ed25519 sign, one core", fmt(lim.get("ed25519_sign_per_s")), "/s", ""),
                  ("SQLite 100-row tx inserts", fmt(lim.get("sqlite_rows_per_s")), "rows/s",
                   "%s commits/s" % lim["sqlite_detail"]["commits_per_s"])]
@@ -1125,6 +1139,11 @@ def main():
                 res.update({k2: v for k2, v in one.items() if k2 != name})
             if outs:
                 res[name] = median_run(outs)
+            if name in REPEATED and "limits" in res:
+                ed25519_speed(res["limits"])
+                log("limits again after %s: verify %s/s (samples %s)"
+                    % (name, res["limits"].get("ed25519_verify_per_s"),
+                       [x["verify_per_s"] for x in res["limits"].get("ed25519_samples", [])]))
             log("%s took %.1f s" % (name, time.monotonic() - t))
     finally:
         BenchFederation.remove_later()
