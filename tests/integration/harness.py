@@ -452,6 +452,16 @@ class Federation:
         self.relays.append(r)
         return r
 
+    def wire_line(self, a, b, c):
+        """a - b - c: b dials a, c dials b, and a and c know each other's
+        signing keys (origins) without a session of their own."""
+        a.add_peer(b)
+        b.add_peer(a, dial=True)
+        b.add_peer(c)
+        c.add_peer(b, dial=True)
+        a.add_origin(c)
+        c.add_origin(a)
+
     def start_all(self, *relays):
         """Start the relays, then wait until each answers status."""
         for r in relays:

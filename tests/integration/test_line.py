@@ -18,13 +18,8 @@ def main(t, fed):
     a = fed.relay("a")
     b = fed.relay("b")
     c = fed.relay("c", listen=False)
-    a.add_peer(b)
-    b.add_peer(a, dial=True)
-    b.add_peer(c)
-    c.add_peer(b, dial=True)
     # a and c know each other's signing keys without talking directly.
-    a.add_origin(c)
-    c.add_origin(a)
+    fed.wire_line(a, b, c)
     relays = [a, b, c]
     for r in relays:
         r.start()

@@ -29,12 +29,7 @@ def main(t, fed):
     a = fed.relay("a", relay_conf={"envelope_version": 1})
     b = fed.relay("b")
     c = fed.relay("c", listen=False)
-    a.add_peer(b)
-    b.add_peer(a, dial=True)
-    b.add_peer(c)
-    c.add_peer(b, dial=True)
-    a.add_origin(c)
-    c.add_origin(a)
+    fed.wire_line(a, b, c)
     fed.start_all(a, b, c)
     wait_until(lambda: b.peer("a")["connected"] and c.peer("b")["connected"], 20,
                "a-b and b-c sessions up")
