@@ -184,17 +184,21 @@ static int needs_rearm(void)
 	return cache_rearm;     /* set with the cache key: a cached context exists */
 }
 
+/* 1 done, 0 the operation failed (a bad signature), -1 the (re-)init
+ * failed. init_key NULL: md is initialised for its key already. */
 static int op_once(EVP_MD_CTX *md, EVP_PKEY *init_key, int verify, struct sign_args *a,
 		   const uint8_t *m, size_t mlen)
 {
 	size_t slen = IL_ED25519_SIG_LEN;
+	if (init_key || needs_rearm()) {
+		int ok = verify ? EVP_DigestVerifyInit(md, NULL, NULL, NULL, init_key)
+				: EVP_DigestSignInit(md, NULL, NULL, NULL, init_key);
+		if (ok != 1)
+			return -1;
+	}
 	if (verify)
-		return ((!init_key && !needs_rearm()) ||
-			EVP_DigestVerifyInit(md, NULL, NULL, NULL, init_key) == 1) &&
-		       EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1;
-	return ((!init_key && !needs_rearm()) ||
-		EVP_DigestSignInit(md, NULL, NULL, NULL, init_key) == 1) &&
-	       EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 && slen == IL_ED25519_SIG_LEN;
+		return EVP_DigestVerify(md, a->vsig, a->vsig_len, m, mlen) == 1;
+	return EVP_DigestSign(md, a->sig, &slen, m, mlen) == 1 && slen == IL_ED25519_SIG_LEN;
 }
 
 /*
@@ -210,8 +214,15 @@ static int run_op(EVP_PKEY *key, int verify, struct sign_args *a, const uint8_t 
 	int r;
 	/* Refusals leave errors on the thread's OpenSSL queue; ours are codes. */
 	ERR_set_mark();
-	if (cached && op_once(cached, NULL, verify, a, m, mlen)) {
+	int done = cached ? op_once(cached, NULL, verify, a, m, mlen) : -1;
+	if (done == 1) {
 		r = 0;
+		goto out;
+	}
+	/* Re-armed afresh (OpenSSL >= 3.2) and still refused: a bad signature,
+	 * which a second context would only refuse again. */
+	if (done == 0 && verify && needs_rearm()) {
+		r = IL_EBADSIG;
 		goto out;
 	}
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -219,7 +230,7 @@ static int run_op(EVP_PKEY *key, int verify, struct sign_args *a, const uint8_t 
 		r = -ENOMEM;
 		goto out;
 	}
-	if (!op_once(md, key, verify, a, m, mlen)) {
+	if (op_once(md, key, verify, a, m, mlen) != 1) {
 		EVP_MD_CTX_free(md);
 		r = verify ? IL_EBADSIG : IL_ECRYPTO;
 		goto out;

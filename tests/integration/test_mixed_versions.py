@@ -42,6 +42,8 @@ def main(t, fed):
     for r, ids in want.items():
         wait_until(lambda: len(r.maildir_files(LIST)) >= len(ids), 20,
                    "%s to deliver %d" % (r.id, len(ids)))
+    wait_until(lambda: all(r.settled() for r in want), 20, "queues and deliveries drained")
+    for r, ids in want.items():
         got = sorted(d.message_id for d in r.delivered(LIST))
         t.eq(got, sorted(ids), "%s delivered each post once" % r.id)
 

@@ -199,6 +199,7 @@ static void conn_close(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	c->ep_fd = -1;          /* closing took it out of the epoll set */
 	c->out_len = c->out_off = 0;
 	c->in_len = 0;
 }
