@@ -64,6 +64,11 @@ struct ctx_cache {
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static int cache_ok;
+/* OpenSSL 3.2 marks a one-shot context finalised, and a second
+ * EVP_DigestSign/Verify on it fails unless it is initialised again (with
+ * no key: it keeps its own). 3.0 and 3.1 reuse it as it is; their re-init
+ * costs as much as a new context, which is all the cache saves. Set with
+ * the cache key, so before any context is cached. */
 static int cache_rearm;
 /* Also in static TLS: the main thread never runs key destructors, and
  * this keeps its cache reachable (not a leak) until exit. */
@@ -175,22 +180,13 @@ static void cache_put(struct ctx_cache *c, EVP_PKEY *key, int verify, EVP_MD_CTX
 	c->e[i].verify = verify;
 }
 
-/* OpenSSL 3.2 marks a one-shot context finalised, and a second
- * EVP_DigestSign/Verify on it fails unless it is initialised again (with
- * no key: it keeps its own). 3.0 and 3.1 reuse it as it is; their re-init
- * costs as much as a new context, which is all the cache saves. */
-static int needs_rearm(void)
-{
-	return cache_rearm;     /* set with the cache key: a cached context exists */
-}
-
 /* 1 done, 0 the operation failed (a bad signature), -1 the (re-)init
  * failed. init_key NULL: md is initialised for its key already. */
 static int op_once(EVP_MD_CTX *md, EVP_PKEY *init_key, int verify, struct sign_args *a,
 		   const uint8_t *m, size_t mlen)
 {
 	size_t slen = IL_ED25519_SIG_LEN;
-	if (init_key || needs_rearm()) {
+	if (init_key || cache_rearm) {
 		int ok = verify ? EVP_DigestVerifyInit(md, NULL, NULL, NULL, init_key)
 				: EVP_DigestSignInit(md, NULL, NULL, NULL, init_key);
 		if (ok != 1)
@@ -221,7 +217,7 @@ static int run_op(EVP_PKEY *key, int verify, struct sign_args *a, const uint8_t 
 	}
 	/* Re-armed afresh (OpenSSL >= 3.2) and still refused: a bad signature,
 	 * which a second context would only refuse again. */
-	if (done == 0 && verify && needs_rearm()) {
+	if (done == 0 && verify && cache_rearm) {
 		r = IL_EBADSIG;
 		goto out;
 	}

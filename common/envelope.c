@@ -131,10 +131,15 @@ static int signed_build(const struct il_envelope *env, uint8_t **out, size_t *ou
 	return 0;
 }
 
+static bool version_known(unsigned v)
+{
+	return v >= IL_ENVELOPE_VERSION_MIN && v <= IL_ENVELOPE_VERSION;
+}
+
 /* Everything envelope_decode() checks, on a struct (before encoding it). */
 static int check_fields(const struct il_envelope *env)
 {
-	if (env->version < IL_ENVELOPE_VERSION_MIN || env->version > IL_ENVELOPE_VERSION)
+	if (!version_known(env->version))
 		return IL_EVERSION;
 	if (env->alg != IL_ALG_ED25519)
 		return IL_EALG;
@@ -160,15 +165,17 @@ static int check_fields(const struct il_envelope *env)
 	return 0;
 }
 
-/* The signature of a version 1 envelope: over its whole signed part. */
-static int sign_v1(struct il_envelope *env, EVP_PKEY *sign_key)
+/* A version 1 signature, over the whole signed part (which OpenSSL's
+ * one-shot Ed25519 needs contiguous): into sig_out, or verified (NULL). */
+static int v1_signature(const struct il_envelope *env, EVP_PKEY *key, uint8_t *sig_out)
 {
 	uint8_t *sp;
 	size_t sp_len;
 	int rc = signed_build(env, &sp, &sp_len);
 	if (rc)
 		return rc;
-	rc = crypto_sign(sign_key, IL_CTX_MESSAGE_V1, sp, sp_len, env->sig);
+	rc = sig_out ? crypto_sign(key, IL_CTX_MESSAGE_V1, sp, sp_len, sig_out)
+		     : crypto_verify(key, IL_CTX_MESSAGE_V1, sp, sp_len, env->sig, env->sig_len);
 	free(sp);
 	return rc;
 }
@@ -189,7 +196,7 @@ int envelope_create_version(struct il_envelope *env, uint8_t version, const char
 	int rc;
 
 	memset(env, 0, sizeof(*env));
-	if (version < IL_ENVELOPE_VERSION_MIN || version > IL_ENVELOPE_VERSION)
+	if (!version_known(version))
 		return IL_EVERSION;
 	if (!id_str_ok(origin, IL_ID_MAX, false) || !id_str_ok(list, IL_LIST_MAX, true))
 		return IL_EFIELD;
@@ -224,7 +231,7 @@ int envelope_create_version(struct il_envelope *env, uint8_t version, const char
 	 * SHA-512, and the id already stands for every signed byte. */
 	signed_id(env, env->id);
 	if (version == 1)
-		rc = sign_v1(env, sign_key);
+		rc = v1_signature(env, sign_key, env->sig);
 	else
 		rc = crypto_sign(sign_key, IL_CTX_MESSAGE, env->id, IL_SHA256_LEN, env->sig);
 	if (rc)
@@ -337,7 +344,7 @@ static int decode(const uint8_t *buf, size_t len, size_t max_msg, struct il_enve
 
 	if ((rc = rd_u8(&r, &env->version)))
 		return rc;
-	if (env->version < IL_ENVELOPE_VERSION_MIN || env->version > IL_ENVELOPE_VERSION)
+	if (!version_known(env->version))
 		return IL_EVERSION;
 	if ((rc = rd_u8(&r, &env->alg)))
 		return rc;
@@ -432,9 +439,6 @@ int envelope_decode_stored(const uint8_t *buf, size_t len, const uint8_t id[IL_S
 
 int envelope_verify(const struct il_envelope *env, EVP_PKEY *pub)
 {
-	uint8_t *sp;
-	size_t sp_len;
-
 	/* What decode or create could not have produced cannot carry a valid
 	 * signature: refuse without building anything. */
 	if (env->alg != IL_ALG_ED25519 || env->sig_len != IL_ED25519_SIG_LEN ||
@@ -449,12 +453,7 @@ int envelope_verify(const struct il_envelope *env, EVP_PKEY *pub)
 	}
 	if (env->version != 1)
 		return IL_EBADSIG;
-	int rc = signed_build(env, &sp, &sp_len);
-	if (rc)
-		return rc;
-	rc = crypto_verify(pub, IL_CTX_MESSAGE_V1, sp, sp_len, env->sig, env->sig_len);
-	free(sp);
-	return rc;
+	return v1_signature(env, pub, NULL);
 }
 
 int envelope_path_append(struct il_envelope *env, const char *relay_id)
