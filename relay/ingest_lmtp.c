@@ -326,6 +326,9 @@ static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kin
 		sess_maybe_free(s);
 		return;
 	}
+	/* Out now: the input parked after the message may hold another one,
+	 * which would hold this answer until its own. */
+	flush(s);
 	process(s, s->pend_off, s->pend_end);
 	if (s->eof_seen && !s->closing && !s->submitting) {
 		s->quitting = 1;        /* closes once the answers are written */
@@ -412,8 +415,14 @@ static void process(struct sess *s, size_t off, size_t end)
 		if (ev == LMTP_MESSAGE) {
 			s->pend_off = off;
 			s->pend_end = end;
+			/* The replies to MAIL and RCPT wait for the message's own
+			 * (submitted() goes on from pend_off): the client has sent
+			 * all it can and waits for that one, and one write then
+			 * carries the three (RFC 2920 asks for replies before the
+			 * server waits for input, not before it works). */
 			if (deliver(s))
-				break;  /* submitted() goes on from pend_off */
+				return;
+			flush(s);       /* answered at once: out before a next message */
 			continue;
 		}
 		if (ev == LMTP_CLOSE)

@@ -72,6 +72,9 @@ def parse_args():
     # concurrency against A's group commit, not what the relays can take.
     ap.add_argument("--conns", type=int, default=48, help="LMTP connections of the feed (48)")
     ap.add_argument("--size", type=int, default=2048, help="message size in bytes (2048)")
+    ap.add_argument("--ingest", choices=("tcp", "unix"), default="tcp",
+                    help="how the feed reaches A's LMTP ingest: 127.0.0.1 (tcp, the default) or a "
+                         "socket file (unix, as an MTA on the relay's host would)")
     ap.add_argument("--no-chunking", action="store_true",
                     help="feed with DATA only (default: BDAT, as Postfix does when the relay offers CHUNKING)")
     ap.add_argument("--random-ids", action="store_true",
@@ -324,7 +327,8 @@ class Perf:
 
 def lmtpload(port, n, prefix, first=0, rate=None, stamp=False, conns=None):
     """Start lmtpload (recorded, so killed at exit whatever happens)."""
-    args = [LMTPLOAD, "--host", "127.0.0.1", "--port", str(port), "--conns", str(conns or ARGS.conns),
+    where = ["--unix", port] if isinstance(port, str) else ["--host", "127.0.0.1", "--port", str(port)]
+    args = [LMTPLOAD] + where + ["--conns", str(conns or ARGS.conns),
             "--messages", str(n), "--size", str(ARGS.size), "--prefix", prefix,
             "--first", str(first), "--timeout", "1200"]
     if rate:
@@ -526,9 +530,15 @@ def store_files(relays):
 def origin_relay(fed, rid, **kw):
     """A relay whose list takes posts on LMTP and delivers nowhere (a relay
     does not deliver its own posts)."""
-    port = free_port()
+    if ARGS.ingest == "unix":
+        # Beside the relay's folder: a socket path has at most 107 bytes.
+        port = os.path.join(fed.tmp, rid + "-lmtp.sock")
+        ingest = "lmtp:unix:" + port
+    else:
+        port = free_port()
+        ingest = "lmtp://127.0.0.1:%d" % port
     r = fed.relay(rid, lists=(LIST,), log_level=ARGS.log_level,
-                  list_conf={LIST: {"deliver": None, "ingest": "lmtp://127.0.0.1:%d" % port}}, **kw)
+                  list_conf={LIST: {"deliver": None, "ingest": ingest}}, **kw)
     r.lmtp_port = port
     return r
 

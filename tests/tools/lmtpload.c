@@ -61,6 +61,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -131,6 +132,9 @@ static struct {
 } g;
 
 static struct addrinfo *g_addr;
+static const char *g_unix;             /* --unix PATH instead of --host/--port */
+static struct sockaddr_un g_sun;
+static struct addrinfo g_unix_ai;
 static char g_filler[128];
 
 static int64_t mono_us(void)
@@ -210,7 +214,8 @@ static void conn_connect(struct conn *c)
 	if (c->fd < 0)
 		die("socket: %s", strerror(errno));
 	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (!g_unix)
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->st = S_CONNECTING;
 	c->pipelining = 0;
 	c->chunking = 0;
@@ -659,7 +664,7 @@ static double pct(const double *v, long n, double p)
 
 static void usage(void)
 {
-	fputs("usage: lmtpload --port P [--host H] [--conns C] [--messages N] [--size BYTES]\n"
+	fputs("usage: lmtpload --port P [--host H] | --unix PATH  [--conns C] [--messages N] [--size BYTES]\n"
 	      "                [--rate R] [--prefix ID] [--first I] [--stamp] [--rcpt ADDR]\n"
 	      "                [--max-retries K] [--timeout SECONDS] [--random-ids] [--no-chunking]\n",
 	      stderr);
@@ -691,6 +696,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "host", required_argument, NULL, 'h' },
 		{ "port", required_argument, NULL, 'p' },
+		{ "unix", required_argument, NULL, 'u' },
 		{ "conns", required_argument, NULL, 'c' },
 		{ "messages", required_argument, NULL, 'n' },
 		{ "size", required_argument, NULL, 's' },
@@ -711,6 +717,7 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case 'h': opt.host = optarg; break;
 		case 'p': opt.port = optarg; break;
+		case 'u': g_unix = optarg; break;
 		case 'c': opt.conns = (int)parse_long(optarg, "--conns", 1); break;
 		case 'n': opt.messages = parse_long(optarg, "--messages", 0); break;
 		case 's': opt.size = (size_t)parse_long(optarg, "--size", 0); break;
@@ -726,7 +733,7 @@ int main(int argc, char **argv)
 		default: usage();
 		}
 	}
-	if (optind != argc || !opt.port)
+	if (optind != argc || !(opt.port || g_unix))
 		usage();
 	if (opt.conns > 1000)
 		die("--conns: at most 1000");
@@ -735,11 +742,26 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(g_filler); i++)
 		g_filler[i] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[(i * 7 + 3) % 62];
 
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_NUMERICSERV };
-	int e = getaddrinfo(opt.host, opt.port, &hints, &g_addr);
-	if (e)
-		die("%s:%s: %s", opt.host, opt.port, gai_strerror(e));
+	if (g_unix) {
+		/* An MTA on the relay's host delivers over a socket file
+		 * (Postfix: lmtp:unix:PATH). */
+		if (strlen(g_unix) >= sizeof(g_sun.sun_path))
+			die("--unix: path too long");
+		g_sun.sun_family = AF_UNIX;
+		strcpy(g_sun.sun_path, g_unix);
+		g_unix_ai.ai_family = AF_UNIX;
+		g_unix_ai.ai_addr = (struct sockaddr *)&g_sun;
+		g_unix_ai.ai_addrlen = sizeof(g_sun);
+		g_addr = &g_unix_ai;
+		opt.host = "unix";
+		opt.port = g_unix;
+	} else {
+		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+					  .ai_flags = AI_NUMERICSERV };
+		int e = getaddrinfo(opt.host, opt.port, &hints, &g_addr);
+		if (e)
+			die("%s:%s: %s", opt.host, opt.port, gai_strerror(e));
+	}
 	g.ack = calloc((size_t)opt.messages + 1, sizeof(double));
 	struct conn *cs = calloc((size_t)opt.conns, sizeof(*cs));
 	struct epoll_event *evs = calloc((size_t)opt.conns, sizeof(*evs));
@@ -867,6 +889,7 @@ int main(int argc, char **argv)
 	       pct(g.ack, g.n_ack, 0.50), pct(g.ack, g.n_ack, 0.99),
 	       g.n_ack ? g.ack[g.n_ack - 1] : 0.0, cpu, g.chunked ? "true" : "false");
 	fflush(stdout);
-	freeaddrinfo(g_addr);
+	if (!g_unix)
+		freeaddrinfo(g_addr);
 	return g.failed || g.ok < opt.messages ? 1 : 0;
 }
