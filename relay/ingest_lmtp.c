@@ -674,33 +674,55 @@ static void ingest_close(struct ingest *in)
 		ingest_maybe_free(in);
 }
 
-int ingest_start(struct relay *r, struct list_rt *l, char *err, size_t errlen)
+struct ingest *ingest_open(struct relay *r, const struct il_list_conf *lc, char *err,
+			   size_t errlen)
 {
-	const struct il_list_conf *lc = l->conf;
-	if (lc->ingest_kind == IL_INGEST_NONE || l->in)
-		return 0;
 	struct ingest *in = calloc(1, sizeof(*in));
 	if (!in) {
 		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		return NULL;
 	}
 	in->r = r;
-	in->l = l;
 	in->kind = lc->ingest_kind;
 	snprintf(in->list, sizeof(in->list), "%s", lc->name);
-	l->in = in;
 	err[0] = 0;     /* the helpers fill it only for the errors they can name */
 	int e = in->kind == IL_INGEST_LMTP_UNIX ? listen_unix(in, lc->ingest_target, err, errlen)
 						 : listen_tcp(in, lc->ingest_target, err, errlen);
+	/* Listening already: libuv reports a TCP address in use only here.
+	 * No connection is taken before ingest_attach, which the caller does
+	 * in the same loop callback. */
 	if (e == 0)
 		e = uv_listen(&in->server.s, INGEST_BACKLOG, on_connection);
 	if (e < 0) {
 		if (!*err)
 			snprintf(err, errlen, "LMTP %s: %s", in->addr, il_strerror(e));
 		ingest_close(in);
-		return e;
+		return NULL;
 	}
+	return in;
+}
+
+void ingest_attach(struct ingest *in, struct list_rt *l)
+{
+	in->l = l;
+	l->in = in;
 	log_info("ingest", "lmtp_listening", "list=%s addr=%s", in->list, log_q(in->addr));
+}
+
+void ingest_discard(struct ingest *in)
+{
+	if (in)
+		ingest_close(in);
+}
+
+int ingest_start(struct relay *r, struct list_rt *l, char *err, size_t errlen)
+{
+	if (l->conf->ingest_kind == IL_INGEST_NONE || l->in)
+		return 0;
+	struct ingest *in = ingest_open(r, l->conf, err, errlen);
+	if (!in)
+		return IL_ECONFIG;
+	ingest_attach(in, l);
 	return 0;
 }
 

@@ -234,6 +234,14 @@ char *status_json(struct relay *r);
 
 /* --- ingest_lmtp.c: `ingest = lmtp://HOST:PORT | lmtp:unix:PATH` --- */
 int ingest_start(struct relay *r, struct list_rt *l, char *err, size_t errlen);
+/* A reload opens a new listener before it changes anything, so that an
+ * address it cannot have refuses the reload. The listener serves its list
+ * once attached (in the same loop callback), or goes with a refused reload
+ * (discard). */
+struct ingest *ingest_open(struct relay *r, const struct il_list_conf *lc, char *err,
+			   size_t errlen);
+void ingest_attach(struct ingest *in, struct list_rt *l);
+void ingest_discard(struct ingest *in);
 void ingest_stop(struct list_rt *l);
 
 /* --- deliver.c --- */

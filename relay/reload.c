@@ -51,13 +51,60 @@ static int fixed_unchanged(const struct il_config *o, const struct il_config *n,
 	return 0;
 }
 
-/* Settings of a list that its running delivery or ingest depends on. */
-static int list_io_changed(const struct il_list_conf *a, const struct il_list_conf *b)
+/* Settings of a list that its running delivery depends on. */
+static int deliver_changed(const struct il_list_conf *a, const struct il_list_conf *b)
 {
-	return !same(a->deliver.s, b->deliver.s) || !same(a->ingest.s, b->ingest.s) ||
-	       !same(a->rcpt, b->rcpt) || !same(a->mail_from, b->mail_from) ||
-	       a->smtp_tls != b->smtp_tls || a->exec_timeout_s != b->exec_timeout_s ||
-	       a->max_deliveries != b->max_deliveries;
+	return !same(a->deliver.s, b->deliver.s) || !same(a->rcpt, b->rcpt) ||
+	       !same(a->mail_from, b->mail_from) || a->smtp_tls != b->smtp_tls ||
+	       a->exec_timeout_s != b->exec_timeout_s || a->max_deliveries != b->max_deliveries;
+}
+
+/* The listener depends on its address alone: a reload that changes only the
+ * delivery leaves the MTA's sessions alone. */
+static int ingest_changed(const struct il_list_conf *a, const struct il_list_conf *b)
+{
+	return !same(a->ingest.s, b->ingest.s);
+}
+
+/* Will the address the new list wants be freed by this reload (a list
+ * renamed, or two lists trading places)? Then it can only be bound once
+ * the old listener is closed. */
+static int held_by_stopping(const struct relay *r, const struct il_config *n,
+			    const struct il_list_conf *want)
+{
+	for (size_t i = 0; i < r->n_lists; i++) {
+		const struct il_list_conf *o = r->lists[i]->conf;
+		const struct il_list_conf *stays = config_list(n, o->name);
+		if (r->lists[i]->in && same(o->ingest.s, want->ingest.s) &&
+		    (!stays || ingest_changed(o, stays)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Bind the listeners the new configuration adds or moves, before anything
+ * changes: an address that is taken refuses the reload with the old
+ * configuration in force. opened[i] (the new list i) gets the listener;
+ * late[i] marks one that can only be bound after the old one closes. */
+static int open_ingests(struct relay *r, const struct il_config *n, struct ingest **opened,
+			int *late, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n->n_lists; i++) {
+		const struct il_list_conf *lc = &n->lists[i];
+		const struct list_rt *l = relay_list(r, lc->name);
+		char why[512];
+		if (lc->ingest_kind == IL_INGEST_NONE || (l && l->in && !ingest_changed(l->conf, lc)))
+			continue;
+		if (held_by_stopping(r, n, lc)) {
+			late[i] = 1;
+			continue;
+		}
+		if (!(opened[i] = ingest_open(r, lc, why, sizeof(why)))) {
+			snprintf(err, errlen, "%s:%d: ingest: %s", n->path, lc->ingest.line, why);
+			return IL_ECONFIG;
+		}
+	}
+	return 0;
 }
 
 /* Did a peer's reload narrow what it may receive (lower max_tlp, fewer lists)? */
@@ -112,7 +159,9 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 {
 	struct il_config *cfg = NULL;
 	struct trust *t = NULL;
-	int *restart = NULL;
+	struct ingest **opened = NULL;
+	int *restart = NULL, *late = NULL, *narrow = NULL;
+	size_t n_new = 0;
 	int e;
 	if ((e = config_load(r->config_path, &cfg, err, errlen)) < 0 ||
 	    (e = config_check_files(cfg, err, errlen)) < 0 ||
@@ -121,13 +170,12 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 	if (!(t = trust_new(cfg, err, errlen)))
 		goto refuse;
 	cfg = NULL;     /* t owns it */
-	restart = calloc(t->cfg->n_lists + 1, sizeof(*restart));
-	if (!restart) {
-		snprintf(err, errlen, "%s: out of memory", r->config_path);
-		goto refuse;
-	}
-	int *narrow = calloc(t->cfg->n_peers + 1, sizeof(*narrow));
-	if (!narrow) {
+	n_new = t->cfg->n_lists;
+	restart = calloc(n_new + 1, sizeof(*restart));
+	late = calloc(n_new + 1, sizeof(*late));
+	opened = calloc(n_new + 1, sizeof(*opened));
+	narrow = calloc(t->cfg->n_peers + 1, sizeof(*narrow));
+	if (!restart || !late || !opened || !narrow) {
 		snprintf(err, errlen, "%s: out of memory", r->config_path);
 		goto refuse;
 	}
@@ -135,27 +183,26 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 		const struct il_peer_conf *o = config_peer(r->cfg, t->cfg->peers[i].id);
 		narrow[i] = o && narrowed(o, &t->cfg->peers[i]);
 	}
-	if ((e = net_reload(r, t->cfg, err, errlen)) < 0) {
-		free(narrow);
+	if ((e = open_ingests(r, t->cfg, opened, late, err, errlen)) < 0 ||
+	    (e = net_reload(r, t->cfg, err, errlen)) < 0)
 		goto refuse;
-	}
+	/* From here on the reload happens: nothing may refuse it. */
 	for (size_t i = 0; i < t->cfg->n_peers; i++)
 		if (narrow[i])
 			filter_queue(r, &t->cfg->peers[i]);
-	free(narrow);
 
 	/* Lists: stop what goes away or changes, swap, start what is new. */
 	for (size_t i = 0; i < r->n_lists; i++) {
 		struct list_rt *l = r->lists[i];
 		const struct il_list_conf *nl = config_list(t->cfg, l->conf->name);
-		if (!nl || list_io_changed(l->conf, nl)) {
+		if (!nl || deliver_changed(l->conf, nl))
 			deliver_stop(l);
+		if (!nl || ingest_changed(l->conf, nl))
 			ingest_stop(l);
-		}
 	}
-	for (size_t i = 0; i < t->cfg->n_lists; i++) {
+	for (size_t i = 0; i < n_new; i++) {
 		struct list_rt *l = relay_list(r, t->cfg->lists[i].name);
-		restart[i] = !l || list_io_changed(l->conf, &t->cfg->lists[i]);
+		restart[i] = !l || deliver_changed(l->conf, &t->cfg->lists[i]);
 	}
 	struct trust *old = r->trust;
 	r->trust = t;
@@ -164,22 +211,27 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 		IL_ASSERT(!"out of memory while applying a reload");
 	int ingest_failed = 0;
 	for (size_t i = 0; i < r->n_lists; i++) {
-		if (!restart[i])
-			continue;
+		struct list_rt *l = r->lists[i];
 		char why[512];
-		if (r->lists[i]->draining)
-			r->lists[i]->restart_pending = 1;
-		else
-			deliver_start(r, r->lists[i]);
-		if (ingest_start(r, r->lists[i], why, sizeof(why)) < 0) {
-			log_err("ingest", "start_failed", "list=%s err=%s", r->lists[i]->conf->name,
-				log_q(why));
+		if (restart[i]) {
+			if (l->draining)
+				l->restart_pending = 1;
+			else
+				deliver_start(r, l);
+		}
+		if (opened[i]) {
+			ingest_attach(opened[i], l);
+			opened[i] = NULL;
+			continue;
+		}
+		if (late[i] && ingest_start(r, l, why, sizeof(why)) < 0) {
+			log_err("ingest", "start_failed", "list=%s err=%s", l->conf->name, log_q(why));
 			/* Too late to refuse (the old listener is closed): say so,
 			 * so that `interlistctl reload` does not answer "ok". */
 			if (!ingest_failed++)
 				snprintf(err, errlen, "%s:%d: ingest: %s (the rest of the new "
 					 "configuration is in force; fix it and reload)", r->config_path,
-					 r->lists[i]->conf->ingest.line, why);
+					 l->conf->ingest.line, why);
 		}
 	}
 	log_set_level(r->cfg->log_level);
@@ -190,8 +242,16 @@ int relay_reload(struct relay *r, char *err, size_t errlen)
 	for (size_t i = 0; i < r->n_peers; i++)
 		peer_kick(r->peers[i]);
 	free(restart);
+	free(late);
+	free(opened);
+	free(narrow);
 	return ingest_failed ? IL_ECONFIG : 0;
 refuse:
+	for (size_t i = 0; opened && i < n_new; i++)
+		ingest_discard(opened[i]);
+	free(opened);
+	free(late);
+	free(narrow);
 	free(restart);
 	log_warn("relay", "reload_refused", "err=%s", log_q(err));
 	config_free(cfg);

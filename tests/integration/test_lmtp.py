@@ -370,14 +370,30 @@ def main(t, fed):
     (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-2@example.org"))
     t.eq(code, 250, "a still serves its Unix socket")
 
+    # ---- a reload that changes only the delivery keeps the MTA's sessions ----
+    kept = socket.create_connection(("127.0.0.1", port), timeout=15)
+    kept.sendall(b"LHLO mta.example.org\r\n")
+    read_replies(kept, 2)
+    a.list_conf[LIST]["max_deliveries"] = 2
+    a.write_config()
+    rc, out, err = a.ctl("reload")
+    t.eq((rc, err), (0, ""), "a reload that changes the list's delivery only: exit 0")
+    kept.sendall(b"MAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\nDATA\r\n" +
+                 crlf(make_msg("lmtp-kept-session@example.org")) + b".\r\n")
+    got, closed = read_replies(kept, 4)
+    t.ok(not closed and [g[:3] for g in got] == ["250", "250", "354", "250"],
+         "a session opened before that reload posts after it", got)
+    kept.close()
+
     # ---- a reload moves the listener; sessions on the old one end ----
     old_sess = socket.create_connection(("127.0.0.1", port), timeout=15)
     read_replies(old_sess, 1)
     old_port, port = port, free_port()
     a.list_conf[LIST]["ingest"] = "lmtp://127.0.0.1:%d" % port
     a.write_config()
+    reloads = len(a.log_events("reloaded"))
     os.kill(a.pid, signal.SIGHUP)
-    wait_until(lambda: a.log_events("reloaded"), 15, "a to reload")
+    wait_until(lambda: len(a.log_events("reloaded")) > reloads, 15, "a to reload")
     (code, _), = lmtp_send(port, make_msg("lmtp-reloaded@example.org"))
     t.eq(code, 250, "after a reload the new LMTP address serves")
     t.eq(read_all(old_sess), b"", "a session on the old listener is closed by the reload")
@@ -391,16 +407,24 @@ def main(t, fed):
     (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-3@example.org"))
     t.eq(code, 250, "the unchanged Unix listener still serves after the reload")
 
-    # A reload whose new LMTP address is taken cannot be refused any more
-    # (the old listener is closed by then): it must not answer "ok".
+    # A reload whose new LMTP address is taken is refused before anything
+    # changes: the old listener serves on, and the rest of that file (a new
+    # log level here) is not in force either.
     taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)
     a.list_conf[LIST]["ingest"] = "lmtp://127.0.0.1:%d" % taken.getsockname()[1]
+    a.log_level = "debug"
     a.write_config()
+    log_before = len(a.log())
     rc, out, err = a.ctl("reload")
-    t.ok(rc == 78 and re.search(r":\d+: ingest: .*in force", err), "reload onto a taken LMTP port: exit 78, "
-         "FILE:LINE: ingest: and that the rest is in force", (rc, err))
+    t.ok(rc == 78 and re.search(r"interlist\.conf:\d+: ingest: ", err) and "in force" not in err,
+         "reload onto a taken LMTP port: exit 78, FILE:LINE: ingest: ...", (rc, err))
+    (code, _), = lmtp_send(port, make_msg("lmtp-refused-reload@example.org"))
+    t.eq(code, 250, "after the refused reload the old LMTP address still serves")
+    t.ok("level=debug" not in a.log()[log_before:] and a.log_events("reload_refused"),
+         "the refused reload's other changes are not in force (no debug lines)")
+    a.log_level = "info"
     taken.close()
     port = free_port()
     a.list_conf[LIST]["ingest"] = "lmtp://127.0.0.1:%d" % port
@@ -409,6 +433,17 @@ def main(t, fed):
     t.eq(rc, 0, "fixed and reloaded: exit 0")
     (code, _), = lmtp_send(port, make_msg("lmtp-after-fix@example.org"))
     t.eq(code, 250, "the list's LMTP serves again")
+
+    # A list renamed, its listener kept: the new name's listener can only be
+    # bound once the old one is closed, and the reload still goes through.
+    a.lists = (LIST, "ops2")
+    a.list_conf["ops2"] = a.list_conf.pop(OPS)
+    a.write_config()
+    rc, out, err = a.ctl("reload")
+    t.eq((rc, err), (0, ""), "a reload renaming a list that keeps its LMTP socket: exit 0")
+    (code, _), = lmtp_send(sock_path, make_msg("lmtp-renamed@example.org"), rcpts=("ops2@relay.test",))
+    t.eq(code, 250, "the renamed list takes posts on the same socket")
+    t.ok(a.log_events("lmtp_listening", list="ops2"), "lmtp_listening logged for the new name")
 
     # ---- shutdown with sessions open (one idle, one mid-DATA) ----
     idle = socket.create_connection(("127.0.0.1", port), timeout=15)
