@@ -241,6 +241,19 @@ int keys_check_cert(const char *path, int64_t *not_after, char *err, size_t errl
 		set_err(err, errlen, "%s: not a PEM certificate (%s)", path, ossl_reason());
 		goto fail;
 	}
+	/* The peer channel's TLS is mbedTLS 2 (under nng), which knows RSA and
+	 * ECDSA certificates only. OpenSSL reads an Ed25519 one happily, and
+	 * the daemon would fail later with mbedTLS's bare "Cryptographic error". */
+	EVP_PKEY *pk = X509_get0_pubkey(x);
+	int type = pk ? EVP_PKEY_get_id(pk) : NID_undef;
+	if (type != EVP_PKEY_RSA && type != EVP_PKEY_EC) {
+		const char *name = pk ? EVP_PKEY_get0_type_name(pk) : NULL;
+		r = IL_EKEY;
+		set_err(err, errlen, "%s: the certificate's key is %s; the peer channels take RSA or "
+			"ECDSA certificates only (interlistctl init makes ECDSA P-256 ones)", path,
+			name ? name : "unreadable");
+		goto fail;
+	}
 	if (not_after) {
 		struct tm tm;
 		if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) != 1) {

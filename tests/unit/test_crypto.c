@@ -305,6 +305,31 @@ static void test_load_errors(void)
 	}
 	CHECK_EQ(keys_check_cert(loose, NULL, err, sizeof(err)), IL_EKEY);
 	CHECK_EQ(keys_fingerprint(loose, (char[200]){ 0 }, err, sizeof(err)), IL_EKEY);
+	/* An Ed25519 certificate: OpenSSL takes it, the peer channels' mbedTLS
+	 * would not, so the check refuses it by name. */
+	EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *ec = X509_new();
+	CHECK(ed && ec);
+	if (ed && ec) {
+		X509_set_version(ec, 2);
+		ASN1_INTEGER_set(X509_get_serialNumber(ec), 1);
+		X509_gmtime_adj(X509_getm_notBefore(ec), 0);
+		X509_gmtime_adj(X509_getm_notAfter(ec), 86400);
+		X509_NAME_add_entry_by_txt(X509_get_subject_name(ec), "CN", MBSTRING_ASC,
+					   (const unsigned char *)"ed", -1, -1, 0);
+		X509_set_issuer_name(ec, X509_get_subject_name(ec));
+		X509_set_pubkey(ec, ed);
+		CHECK(X509_sign(ec, ed, NULL) > 0);
+		f = fopen(loose, "w");
+		CHECK(f && PEM_write_X509(f, ec) == 1);
+		if (f)
+			fclose(f);
+		CHECK_EQ(keys_check_cert(loose, NULL, err, sizeof(err)), IL_EKEY);
+		CHECK(contains(err, "ED25519") && contains(err, "RSA or ECDSA"));
+	}
+	X509_free(ec);
+	EVP_PKEY_free(ed);
+	CHECK_EQ(keys_check_cert(kpath("t1", ".tls.crt"), NULL, err, sizeof(err)), 0);
 	CHECK_EQ(keys_fingerprint(kpath("none", ".crt"), (char[200]){ 0 }, err, sizeof(err)),
 		 -ENOENT);
 	unlink(loose);
