@@ -420,8 +420,12 @@ static void process(struct sess *s, size_t off, size_t end)
 			 * all it can and waits for that one, and one write then
 			 * carries the three (RFC 2920 asks for replies before the
 			 * server waits for input, not before it works). */
-			if (deliver(s))
+			if (deliver(s)) {
+				/* Writes nothing; stops reading if the input
+				 * parked after the message fills buf. */
+				update_reading(s);
 				return;
+			}
 			flush(s);       /* answered at once: out before a next message */
 			continue;
 		}
@@ -452,6 +456,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == UV_EOF) {
 		sess_close(s, "eof");
+		return;
+	}
+	if (nread == UV_ENOBUFS) {
+		/* on_alloc had no room: the input parked after a message fills
+		 * buf. Wait for the answer, which reads on. */
+		update_reading(s);
 		return;
 	}
 	if (nread < 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "il/error.h"
 #include "il/envelope.h"
@@ -66,26 +67,47 @@ static int ingest_changed(const struct il_list_conf *a, const struct il_list_con
 	return !same(a->ingest.s, b->ingest.s);
 }
 
+/* Could want's address be the same as o's, spelled another way (a name
+ * for the same host, a wildcard, a symlink to the socket)? */
+static int same_socket(const struct il_list_conf *o, const struct il_list_conf *want)
+{
+	if (o->ingest_kind != want->ingest_kind)
+		return 0;
+	if (o->ingest_kind == IL_INGEST_LMTP_UNIX) {
+		struct stat a, b;
+		return stat(o->ingest_target, &a) == 0 && stat(want->ingest_target, &b) == 0 &&
+		       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	}
+	char h[256];
+	uint16_t pa, pb;
+	return config_split_hostport(o->ingest_target, h, sizeof(h), &pa) == 0 &&
+	       config_split_hostport(want->ingest_target, h, sizeof(h), &pb) == 0 && pa == pb;
+}
+
 /* Will the address the new list wants be freed by this reload (a list
- * renamed, or two lists trading places)? Then it can only be bound once
- * the old listener is closed. */
+ * renamed, two lists trading places)? Then it can only be bound once the
+ * old listener is closed. loose: the same port or socket file, however
+ * written (asked once an early bind failed). */
 static int held_by_stopping(const struct relay *r, const struct il_config *n,
-			    const struct il_list_conf *want)
+			    const struct il_list_conf *want, int loose)
 {
 	for (size_t i = 0; i < r->n_lists; i++) {
 		const struct il_list_conf *o = r->lists[i]->conf;
 		const struct il_list_conf *stays = config_list(n, o->name);
-		if (r->lists[i]->in && same(o->ingest.s, want->ingest.s) &&
-		    (!stays || ingest_changed(o, stays)))
+		if (!r->lists[i]->in || (stays && !ingest_changed(o, stays)))
+			continue;
+		if (same(o->ingest.s, want->ingest.s) || (loose && same_socket(o, want)))
 			return 1;
 	}
 	return 0;
 }
 
-/* Bind the listeners the new configuration adds or moves, before anything
+/* Open the listeners the new configuration adds or moves, before anything
  * changes: an address that is taken refuses the reload with the old
  * configuration in force. opened[i] (the new list i) gets the listener;
- * late[i] marks one that can only be bound after the old one closes. */
+ * late[i] marks one that can only be opened after the old ones close, and
+ * one whose listener failed before (its address unchanged): retried, but
+ * its failure does not hold up the rest (a peer to remove, say). */
 static int open_ingests(struct relay *r, const struct il_config *n, struct ingest **opened,
 			int *late, char *err, size_t errlen)
 {
@@ -95,14 +117,18 @@ static int open_ingests(struct relay *r, const struct il_config *n, struct inges
 		char why[512];
 		if (lc->ingest_kind == IL_INGEST_NONE || (l && l->in && !ingest_changed(l->conf, lc)))
 			continue;
-		if (held_by_stopping(r, n, lc)) {
+		if ((l && !ingest_changed(l->conf, lc)) || held_by_stopping(r, n, lc, 0)) {
 			late[i] = 1;
 			continue;
 		}
-		if (!(opened[i] = ingest_open(r, lc, why, sizeof(why)))) {
-			snprintf(err, errlen, "%s:%d: ingest: %s", n->path, lc->ingest.line, why);
-			return IL_ECONFIG;
+		if ((opened[i] = ingest_open(r, lc, why, sizeof(why))))
+			continue;
+		if (held_by_stopping(r, n, lc, 1)) {
+			late[i] = 1;
+			continue;
 		}
+		snprintf(err, errlen, "%s:%d: ingest: %s", n->path, lc->ingest.line, why);
+		return IL_ECONFIG;
 	}
 	return 0;
 }

@@ -370,6 +370,27 @@ def main(t, fed):
     (code, _), = lmtp_send(sock_path, make_msg("lmtp-unix-2@example.org"))
     t.eq(code, 250, "a still serves its Unix socket")
 
+    # ---- a read that fills the session's 64 KiB buffer and ends a message ----
+    # The replies wait for the store while the rest of the buffer is parked:
+    # the session must stop reading, not fail for want of buffer space.
+    full = socket.create_connection(("127.0.0.1", port), timeout=15)
+    full.sendall(b"LHLO mta.example.org\r\n")
+    read_replies(full, 2)
+    head = b"MAIL FROM:<o@x>\r\nRCPT TO:<l@x>\r\n"
+    msg = crlf(make_msg("lmtp-full-read@example.org", body="x" * 70 + "\n"))
+    n = 65536 - len(head) - len(b"BDAT 00000 LAST\r\n")
+    msg = msg + b"y" * (n - len(msg) - 2) + b"\r\n"
+    blob = head + b"BDAT %d LAST\r\n" % len(msg) + msg
+    t.eq(len(blob), 65536, "the blob is exactly one read buffer")
+    full.sendall(blob)
+    got, closed = read_replies(full, 3)
+    t.ok(not closed and [g[:3] for g in got] == ["250", "250", "250"],
+         "a message ending a full 64 KiB read is answered, the session kept", (got, closed))
+    full.sendall(b"QUIT\r\n")
+    got, _ = read_replies(full, 1)
+    t.ok(got and got[0].startswith("221"), "... and the session goes on (QUIT: 221)", got)
+    full.close()
+
     # ---- a reload that changes only the delivery keeps the MTA's sessions ----
     kept = socket.create_connection(("127.0.0.1", port), timeout=15)
     kept.sendall(b"LHLO mta.example.org\r\n")
@@ -417,12 +438,13 @@ def main(t, fed):
     a.log_level = "debug"
     a.write_config()
     log_before = len(a.log())
+    refusals = len(a.log_events("reload_refused"))
     rc, out, err = a.ctl("reload")
     t.ok(rc == 78 and re.search(r"interlist\.conf:\d+: ingest: ", err) and "in force" not in err,
          "reload onto a taken LMTP port: exit 78, FILE:LINE: ingest: ...", (rc, err))
     (code, _), = lmtp_send(port, make_msg("lmtp-refused-reload@example.org"))
     t.eq(code, 250, "after the refused reload the old LMTP address still serves")
-    t.ok("level=debug" not in a.log()[log_before:] and a.log_events("reload_refused"),
+    t.ok("level=debug" not in a.log()[log_before:] and len(a.log_events("reload_refused")) > refusals,
          "the refused reload's other changes are not in force (no debug lines)")
     a.log_level = "info"
     taken.close()
@@ -433,6 +455,16 @@ def main(t, fed):
     t.eq(rc, 0, "fixed and reloaded: exit 0")
     (code, _), = lmtp_send(port, make_msg("lmtp-after-fix@example.org"))
     t.eq(code, 250, "the list's LMTP serves again")
+
+    # The same port written another way (the wildcard): the early bind
+    # fails on our own listener, so it is bound once that one is closed.
+    for host in ("0.0.0.0", "127.0.0.1"):
+        a.list_conf[LIST]["ingest"] = "lmtp://%s:%d" % (host, port)
+        a.write_config()
+        rc, out, err = a.ctl("reload")
+        t.eq((rc, err), (0, ""), "a reload moving the LMTP listener to %s:same port: exit 0" % host)
+        (code, _), = lmtp_send(port, make_msg("lmtp-respelled-%s@example.org" % host))
+        t.eq(code, 250, "... and it serves there")
 
     # A list renamed, its listener kept: the new name's listener can only be
     # bound once the old one is closed, and the reload still goes through.
