@@ -84,6 +84,7 @@ struct sess {
 	uint8_t ans_id[IL_SHA256_LEN];
 	char *ans_msgid;
 	size_t pend_off, pend_end;      /* input after the message, in buf, not yet fed */
+	struct sess *ready_next;        /* on r->ingest_ready: answered, not yet written */
 	char peer[80];
 	char buf[INGEST_READ_BUF];
 };
@@ -326,13 +327,39 @@ static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kin
 		sess_maybe_free(s);
 		return;
 	}
-	/* Out now: the input parked after the message may hold another one,
-	 * which would hold this answer until its own. */
+	/* Written once the whole group is answered (ingest_answers_flush, in
+	 * this same callback): the group's log lines then take one write, not
+	 * one per post, and still come before the first reply. */
+	s->ready_next = s->in->r->ingest_ready;
+	s->in->r->ingest_ready = s;
+}
+
+/* The answer goes out now: the input parked after the message may hold
+ * another one, which would hold this answer until its own. */
+static void answered(struct sess *s)
+{
 	flush(s);
 	process(s, s->pend_off, s->pend_end);
 	if (s->eof_seen && !s->closing && !s->submitting) {
 		s->quitting = 1;        /* closes once the answers are written */
 		flush(s);
+	}
+}
+
+void ingest_answers_flush(struct relay *r)
+{
+	struct sess *s = r->ingest_ready;
+	r->ingest_ready = NULL;
+	if (s)
+		log_flush();
+	while (s) {
+		struct sess *next = s->ready_next;
+		s->ready_next = NULL;
+		/* A session closed meanwhile is freed by its close callbacks,
+		 * which run after this; it has nothing more to write. */
+		if (!s->closing)
+			answered(s);
+		s = next;
 	}
 }
 

@@ -83,6 +83,8 @@ struct list_rt {
 	int deliver_unsure;
 };
 
+struct sess;
+
 struct relay {
 	uv_loop_t *loop;
 	struct il_config *cfg;          /* == trust->cfg */
@@ -115,6 +117,9 @@ struct relay {
 	size_t submits_n;
 	uv_check_t submit_check;
 	int submits_closed;
+	/* LMTP sessions answered in the group being answered: they write
+	 * once every post of it is (ingest_answers_flush). */
+	struct sess *ingest_ready;
 };
 
 struct peer *relay_peer(struct relay *r, const char *id);
@@ -242,6 +247,9 @@ struct ingest *ingest_open(struct relay *r, const struct il_list_conf *lc, char 
 			   size_t errlen);
 void ingest_attach(struct ingest *in, struct list_rt *l);
 void ingest_discard(struct ingest *in);
+/* After a group's posters are answered: their log lines go out in one
+ * write, then each session's replies, and each goes on with its input. */
+void ingest_answers_flush(struct relay *r);
 void ingest_stop(struct list_rt *l);
 
 /* --- deliver.c --- */

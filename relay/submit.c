@@ -32,6 +32,7 @@
 
 struct submit {
 	struct submit *next;
+	struct relay *r;
 	struct il_envelope env;
 	char *message_id;
 	struct list_rt *l;
@@ -55,6 +56,7 @@ static void submit_free(struct submit *x)
 static void submits_durable(void *arg, int err)
 {
 	struct submit *x = arg, *next;
+	struct relay *r = x ? x->r : NULL;
 	for (; x; x = next) {
 		next = x->next;
 		char hex[IL_ID_HEX_LEN + 1];
@@ -71,6 +73,8 @@ static void submits_durable(void *arg, int err)
 		}
 		submit_free(x);
 	}
+	if (r)
+		ingest_answers_flush(r);
 }
 
 /* Store a signed group in one transaction; its posters hear back once the
@@ -201,6 +205,7 @@ int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, si
 		goto out;
 	s->message_id = mi.message_id;
 	mi.message_id = NULL;
+	s->r = r;
 	s->l = l;
 	snprintf(s->list, sizeof(s->list), "%s", list);
 	s->cb = cb;
