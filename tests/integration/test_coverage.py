@@ -464,7 +464,9 @@ def check_max_deliveries(t, fed):
     a.add_peer(b)
     b.add_peer(a, dial=True)
     up(a)
-    ids = {n: [post(a, n, "md-%s-%d" % (n, k)) for k in range(4)] for n in lists}
+    for n in lists:
+        for k in range(4):
+            post(a, n, "md-%s-%d" % (n, k))
     up(b)
     wait_until(lambda: all(b.list_status(n)["delivered"] == 4 for n in lists), 40,
                "the 8 exec deliveries at b")
@@ -488,7 +490,8 @@ def check_restore(t, fed):
     out = os.path.join(fed.tmp, "rs-backup.db")
     rc, o, err = sh([INTERLISTCTL, "-c", a.conf_path, "backup", out])
     t.ok(rc == 0 and o.strip() == "backup %s: 3 messages" % out, "restore: backup while running", (rc, o, err))
-    later = [post(a, LIST, "rs-late-%d" % k) for k in range(2)]
+    for k in range(2):
+        post(a, LIST, "rs-late-%d" % k)
     q = json.loads(a.command("queue rs-c"))
     t.eq(q["queued"], 5, "restore: 5 queued for c before the restore")
     a.stop()

@@ -12,7 +12,7 @@ test_daemon: the daemon's life cycle and its status contract.
 import os
 import socket
 
-from harness import make_msg, port_open, run, run_daemon, wait_until
+from harness import make_msg, port_open, run, run_daemon
 
 CONTRACT_TOP = {"id": str, "version": str, "uptime_s": int, "peers": list, "lists": list, "counters": dict}
 CONTRACT_PEER = {"id": str, "connected": bool, "connects": int, "queued": int, "sent": int,

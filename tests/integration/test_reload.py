@@ -218,7 +218,6 @@ def hub(t, fed):
     # ---- remove c: its queue is dropped and counted
     c.stop()
     wait_until(lambda: not h.peer("c")["connected"], 20, "h to see c gone")
-    rm_ids = set()
     for i in range(5):
         rc, out = a.submit(LIST, make_msg("rm-%d@example.org" % i))
         t.ok(rc == 0, "post rm-%d at a while c is down" % i)
