@@ -336,7 +336,7 @@ static void submitted(void *arg, int err, const uint8_t *id, enum local_kind kin
 
 /* The answer goes out now: the input parked after the message may hold
  * another one, which would hold this answer until its own. */
-static void answered(struct sess *s)
+static void answer_out(struct sess *s)
 {
 	flush(s);
 	process(s, s->pend_off, s->pend_end);
@@ -348,18 +348,24 @@ static void answered(struct sess *s)
 
 void ingest_answers_flush(struct relay *r)
 {
-	struct sess *s = r->ingest_ready;
+	struct sess *s = r->ingest_ready, *fifo = NULL;
 	r->ingest_ready = NULL;
-	if (s)
-		log_flush();
-	while (s) {
+	if (!s)
+		return;
+	log_flush();
+	while (s) {             /* pushed last first: answer in the group's order */
 		struct sess *next = s->ready_next;
+		s->ready_next = fifo;
+		fifo = s;
+		s = next;
+	}
+	for (s = fifo; s; s = fifo) {
+		fifo = s->ready_next;
 		s->ready_next = NULL;
 		/* A session closed meanwhile is freed by its close callbacks,
 		 * which run after this; it has nothing more to write. */
 		if (!s->closing)
-			answered(s);
-		s = next;
+			answer_out(s);
 	}
 }
 

@@ -58,7 +58,10 @@ static int64_t last_upkeep, last_gc, last_sweep;
 
 static void on_log_prepare(uv_prepare_t *h)
 {
-	(void)h;
+	struct relay *r = h->data;
+	/* Every answered LMTP session was written in the callback that
+	 * answered it (relay.h, ingest_ready). */
+	IL_ASSERT(!r->ingest_ready);
 	log_flush();
 }
 
@@ -248,6 +251,7 @@ int main(int argc, char **argv)
 	 * the handle does not keep the loop alive at shutdown. */
 	uv_prepare_t log_prep;
 	uv_prepare_init(r.loop, &log_prep);
+	log_prep.data = &r;
 	uv_prepare_start(&log_prep, on_log_prepare);
 	uv_unref((uv_handle_t *)&log_prep);
 	log_batch_start();

@@ -118,7 +118,9 @@ struct relay {
 	uv_check_t submit_check;
 	int submits_closed;
 	/* LMTP sessions answered in the group being answered: they write
-	 * once every post of it is (ingest_answers_flush). */
+	 * once every post of it is (ingest_answers_flush, at the end of the
+	 * same callback). Empty whenever the loop turns: a session left here
+	 * could be closed and freed while linked (checked each iteration). */
 	struct sess *ingest_ready;
 };
 
