@@ -116,6 +116,7 @@ struct relay {
 	struct submit **submits_tail;
 	size_t submits_n;
 	uv_check_t submit_check;
+	uv_idle_t submit_kick;          /* one more loop turn, not a block in poll */
 	int submits_closed;
 	/* LMTP sessions answered in the group being answered: they write
 	 * once every post of it is (ingest_answers_flush, at the end of the

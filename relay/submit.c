@@ -141,6 +141,11 @@ static int is_our_delivery(struct relay *r, const char *list, const struct il_ma
 	       memcmp(id, mi->interlist_id, IL_SHA256_LEN) == 0;
 }
 
+static void kick_once(uv_idle_t *h)
+{
+	uv_idle_stop(h);
+}
+
 /* At the end of a loop iteration: store the waiting posts unless a sync is
  * running, whose end stores them (relay_submit_flush from durable.c). */
 static void flush_submits(uv_check_t *h)
@@ -153,6 +158,12 @@ static void flush_submits(uv_check_t *h)
 	if (r->submits_n < SUBMIT_GROUP_MAX && durable_syncing(r))
 		return;
 	relay_submit_flush(r);
+	/* Without deferred syncs (r->durable NULL) the group was answered
+	 * just now, and a pipelined post behind one may be waiting already:
+	 * this handle does not run twice in an iteration, and an active check
+	 * handle lets the loop block in poll. An idle one does not. */
+	if (r->submits_n && !durable_syncing(r))
+		uv_idle_start(&r->submit_kick, kick_once);
 }
 
 int relay_submit_async(struct relay *r, const char *list, const uint8_t *msg, size_t len,
@@ -232,6 +243,7 @@ void relay_submit_init(struct relay *r)
 	r->submits_n = 0;
 	uv_check_init(r->loop, &r->submit_check);
 	r->submit_check.data = r;
+	uv_idle_init(r->loop, &r->submit_kick);
 }
 
 void relay_submit_close(struct relay *r)
@@ -241,5 +253,7 @@ void relay_submit_close(struct relay *r)
 	relay_submit_flush(r);
 	uv_check_stop(&r->submit_check);
 	uv_close((uv_handle_t *)&r->submit_check, NULL);
+	uv_idle_stop(&r->submit_kick);
+	uv_close((uv_handle_t *)&r->submit_kick, NULL);
 	r->submits_closed = 1;
 }
