@@ -14,7 +14,7 @@
 
 #define DL_BATCH 128
 #define DL_BACKOFF_MAX_S 3600
-#define DL_RECORD_RETRY_MS 1000      /* after the store failed to record an outcome */
+#define DL_RECORD_RETRY_MS 1000      /* after the store failed to record or fetch */
 
 /* An outcome the store could not record (disk full, its write lock held):
  * kept here and recorded again from the timer. While any is held the
@@ -105,7 +105,11 @@ static void wake_within(struct deliverer *d, uint64_t ms)
 static void arm_timer(struct deliverer *d)
 {
 	int64_t now = util_now_ms(), next = 0;
-	if (store_deliver_next_try(d->r->store, d->conf->name, now, &next) < 0 || next == 0)
+	if (store_deliver_next_try(d->r->store, d->conf->name, now, &next) < 0) {
+		wake_within(d, DL_RECORD_RETRY_MS);     /* ask again rather than forget */
+		return;
+	}
+	if (next == 0)
 		return;
 	uint64_t in = (uint64_t)(next - now) + 1;
 	wake_within(d, in);
@@ -360,8 +364,10 @@ static void schedule_async(struct deliverer *d)
 	struct store_entry ents[64];
 	size_t n = 0;
 	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), durable_seq(r),
-				(size_t)(max - d->running), skip, ns, ents, &n) < 0)
+				(size_t)(max - d->running), skip, ns, ents, &n) < 0) {
+		wake_within(d, DL_RECORD_RETRY_MS);     /* no timer would be armed */
 		return;
+	}
 	if (n < (size_t)(max - d->running))
 		arm_timer(d);
 	for (size_t i = 0; i < n; i++) {
@@ -400,8 +406,10 @@ static void schedule(struct deliverer *d)
 	struct store_entry ents[DL_BATCH];
 	size_t n = 0;
 	if (store_deliver_fetch(r->store, d->conf->name, util_now_ms(), durable_seq(r), DL_BATCH, NULL,
-				0, ents, &n) < 0)
+				0, ents, &n) < 0) {
+		wake_within(d, DL_RECORD_RETRY_MS);     /* no timer would be armed */
 		return;
+	}
 	if (n < DL_BATCH)
 		arm_timer(d);
 	if (n == 0)
