@@ -62,6 +62,7 @@ struct ingest {
 	dev_t sock_dev;                 /* the socket file we made, to unlink only that */
 	ino_t sock_ino;
 	int server_open;
+	int accept_stalled;             /* a connection waits: no memory to take it */
 	int sessions;
 	struct sess *head;
 };
@@ -346,6 +347,19 @@ static void answer_out(struct sess *s)
 	}
 }
 
+static void on_connection(uv_stream_t *server, int status);
+
+void ingest_accept_retry(struct relay *r)
+{
+	for (size_t i = 0; i < r->n_lists; i++) {
+		struct ingest *in = r->lists[i]->in;
+		if (in && in->accept_stalled) {
+			in->accept_stalled = 0;
+			on_connection(&in->server.s, 0);
+		}
+	}
+}
+
 void ingest_answers_flush(struct relay *r)
 {
 	struct sess *s = r->ingest_ready, *fifo = NULL;
@@ -570,6 +584,7 @@ static void on_connection(uv_stream_t *server, int status)
 		 * is taken: the listener stalls. Out of memory, the daemon is in
 		 * trouble anyway; say so loudly. */
 		log_err("ingest", "lmtp_accept_failed", "list=%s err=%s", in->list, log_q("out of memory"));
+		in->accept_stalled = 1;         /* ingest_accept_retry, on the next tick */
 		return;
 	}
 	s->in = in;

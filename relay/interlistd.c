@@ -87,6 +87,8 @@ static void on_tick(uv_timer_t *t)
 	}
 	session_tick(r);
 	durable_tick(r);
+	ingest_accept_retry(r);
+	metrics_accept_retry(r);
 	/* Often: entries past their expiry still take room until then. */
 	if (now - last_gc > 10000) {
 		nonce_cache_gc(r->nonces, util_now_ms());

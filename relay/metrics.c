@@ -67,6 +67,7 @@ struct metrics {
 	int has_server;                 /* server initialized: close it at stop */
 	int handles;                    /* open: server + connections' handles */
 	int stopping;
+	int accept_stalled;             /* a connection waits: no memory to take it */
 	struct mconn *conns;
 	int n_conns;
 };
@@ -535,8 +536,12 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || m->stopping)
 		return;
 	struct mconn *c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		/* libuv holds the connection and stops accepting until it is
+		 * taken: metrics_accept_retry, on the next tick. */
+		m->accept_stalled = 1;
 		return;
+	}
 	c->m = m;
 	uv_tcp_init(m->r->loop, &c->tcp);
 	uv_timer_init(m->r->loop, &c->deadline);
@@ -642,4 +647,13 @@ void metrics_stop(struct relay *r)
 	if (m->has_server)
 		uv_close((uv_handle_t *)&m->server, server_closed);
 	metrics_free_if_done(m);
+}
+
+void metrics_accept_retry(struct relay *r)
+{
+	struct metrics *m = r->metrics;
+	if (m && m->accept_stalled && !m->stopping) {
+		m->accept_stalled = 0;
+		on_connection((uv_stream_t *)&m->server, 0);
+	}
 }

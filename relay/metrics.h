@@ -30,6 +30,9 @@ void metrics_reload(struct relay *r);
  * NULL when out of memory. */
 char *metrics_text(struct relay *r, size_t *len);
 
+/* Take a connection that waited for memory (from the tick). */
+void metrics_accept_retry(struct relay *r);
+
 /* Record one delivery that took latency_ms from acceptance to done. */
 void metrics_observe_delivery(struct list_rt *l, int64_t latency_ms);
 

@@ -253,6 +253,9 @@ void ingest_discard(struct ingest *in);
 /* After a group's posters are answered: their log lines go out in one
  * write, then each session's replies, and each goes on with its input. */
 void ingest_answers_flush(struct relay *r);
+/* Take the connections a listener left waiting for memory (from the tick:
+ * libuv accepts nothing more on a listener until its waiting one is taken). */
+void ingest_accept_retry(struct relay *r);
 void ingest_stop(struct list_rt *l);
 
 /* --- deliver.c --- */
