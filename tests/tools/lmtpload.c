@@ -1,7 +1,7 @@
 /*
  * lmtpload — a small LMTP load generator for the benchmark (scripts/bench).
  *
- *   lmtpload --host 127.0.0.1 --port P [--conns C] [--messages N]
+ *   lmtpload --host 127.0.0.1 --port P | --unix PATH [--conns C] [--messages N]
  *            [--size BYTES] [--rate R] [--prefix ID] [--first I] [--stamp]
  *            [--rcpt ADDR] [--max-retries K] [--timeout SECONDS] [--random-ids]
  *            [--no-chunking]
@@ -675,7 +675,7 @@ static double pct(const double *v, long n, double p)
 
 static void usage(void)
 {
-	fputs("usage: lmtpload --port P [--host H] | --unix PATH  [--conns C] [--messages N] [--size BYTES]\n"
+	fputs("usage: lmtpload --port P [--host H] | --unix PATH [--conns C] [--messages N] [--size BYTES]\n"
 	      "                [--rate R] [--prefix ID] [--first I] [--stamp] [--rcpt ADDR]\n"
 	      "                [--max-retries K] [--timeout SECONDS] [--random-ids] [--no-chunking]\n",
 	      stderr);
