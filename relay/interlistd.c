@@ -89,6 +89,7 @@ static void on_tick(uv_timer_t *t)
 	durable_tick(r);
 	ingest_accept_retry(r);
 	metrics_accept_retry(r);
+	status_accept_retry(r);
 	/* Often: entries past their expiry still take room until then. */
 	if (now - last_gc > 10000) {
 		nonce_cache_gc(r->nonces, util_now_ms());

@@ -237,6 +237,8 @@ void durable_stop(struct relay *r);
 /* --- status.c --- */
 int status_start(struct relay *r, char *err, size_t errlen);
 void status_stop(struct relay *r);
+/* Take a connection that waited for memory (from the tick). */
+void status_accept_retry(struct relay *r);
 /* The `status` JSON into a malloc'd string. */
 char *status_json(struct relay *r);
 

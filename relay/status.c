@@ -34,6 +34,7 @@ struct status_srv {
 	uv_pipe_t server;
 	int conns;
 	int server_closed;
+	int accept_stalled;             /* a connection waits: no memory to take it */
 	struct conn *head;              /* every open connection */
 	char path[108];
 };
@@ -415,8 +416,12 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0)
 		return;
 	struct conn *c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		/* libuv holds the connection and stops accepting until it is
+		 * taken: status_accept_retry, on the next tick. */
+		srv->accept_stalled = 1;
 		return;
+	}
 	c->srv = srv;
 	uv_pipe_init(srv->r->loop, &c->pipe, 0);
 	uv_timer_init(srv->r->loop, &c->idle);
@@ -480,6 +485,15 @@ static void server_closed(uv_handle_t *h)
 	struct status_srv *srv = h->data;
 	srv->server_closed = 1;
 	srv_maybe_free(srv);
+}
+
+void status_accept_retry(struct relay *r)
+{
+	struct status_srv *srv = r->status;
+	if (srv && srv->accept_stalled) {
+		srv->accept_stalled = 0;
+		on_connection((uv_stream_t *)&srv->server, 0);
+	}
 }
 
 void status_stop(struct relay *r)

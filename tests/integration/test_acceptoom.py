@@ -12,6 +12,7 @@ the shim's allocations would not be the sanitizer's.)
 import os
 import smtplib
 import socket
+import sys
 
 from harness import free_port, make_msg, run, wait_until
 
@@ -54,4 +55,7 @@ def main(t, fed):
 
 
 if __name__ == "__main__":
+    if not os.environ.get("IL_FAILALLOC"):
+        print("1..0 # SKIP no calloc shim in a sanitizer build")
+        sys.exit(77)
     run(main)

@@ -18,10 +18,12 @@ void *calloc(size_t n, size_t size)
 	/* getenv and access allocate nothing: safe inside calloc. */
 	const char *flag = getenv("IL_FAILALLOC_FLAG");
 	const char *min = getenv("IL_FAILALLOC_MIN");
+	int saved = errno;      /* a calloc that succeeds leaves errno alone */
 	if (flag && min && size && n <= (size_t)-1 / size && n * size >= strtoul(min, NULL, 10) &&
 	    access(flag, F_OK) == 0 && unlink(flag) == 0) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	errno = saved;
 	return __libc_calloc(n, size);
 }
