@@ -115,9 +115,13 @@ static int open_ingests(struct relay *r, const struct il_config *n, struct inges
 		const struct il_list_conf *lc = &n->lists[i];
 		const struct list_rt *l = relay_list(r, lc->name);
 		char why[512];
-		if (lc->ingest_kind == IL_INGEST_NONE || (l && l->in && !ingest_changed(l->conf, lc)))
+		if (lc->ingest_kind == IL_INGEST_NONE)
 			continue;
-		if ((l && !ingest_changed(l->conf, lc)) || held_by_stopping(r, n, lc, 0)) {
+		if (l && !ingest_changed(l->conf, lc)) {
+			late[i] = !l->in;       /* kept, or tried again after */
+			continue;
+		}
+		if (held_by_stopping(r, n, lc, 0)) {
 			late[i] = 1;
 			continue;
 		}
