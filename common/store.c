@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "il/error.h"
@@ -29,6 +30,28 @@
 #define STORE_WAL_LIMIT (16 * 1024 * 1024)
 
 #define STORE_PAGE_SIZE "8192"
+
+/*
+ * The writer waits on the checkpointer's short locks (a RESTART holds
+ * writers off while it copies the last frames and syncs the database): in
+ * steps of 0.1 ms growing to 2 ms, not sqlite3_busy_timeout's 1, 2, 5, 10 ms,
+ * which kept the loop asleep for milliseconds after a lock held for less.
+ * Gives up after STORE_BUSY_MS in all, as the timeout did.
+ */
+static int store_busy_wait(void *arg, int count)
+{
+	(void)arg;
+	int64_t waited_us = 0, step_us = 100;
+	for (int i = 0; i < count; i++) {
+		waited_us += step_us;
+		step_us = step_us * 2 > 2000 ? 2000 : step_us * 2;
+	}
+	if (waited_us >= (int64_t)STORE_BUSY_MS * 1000)
+		return 0;
+	struct timespec ts = { 0, (long)step_us * 1000 };
+	nanosleep(&ts, NULL);
+	return 1;
+}
 
 /*
  * Schema history. migrations[v] takes a database from user_version v to v+1;
@@ -487,7 +510,7 @@ int store_open(const char *data_dir, struct il_store **out, char *err, size_t er
 			  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, STORE_BUSY_MS);
+	sqlite3_busy_handler(st->db, store_busy_wait, NULL);
 
 	/* Only takes effect on a new, empty file (the page size is fixed once
 	 * the first table exists). 8 KiB rather than the default 4: a 2.5 KiB

@@ -49,6 +49,11 @@ struct il_store {
 	char *path;                     /* the database file; path-wal is its WAL */
 	sqlite3_stmt *stmt[STMT_COUNT_];
 	int64_t last_seq;               /* highest message seq committed, or found at open */
+	/* Deferred mode's WAL hook: frames in the WAL after the last commit
+	 * (counted from its last restart) and commits since open. */
+	int64_t wal_frames;
+	int64_t wal_commits;
+	int64_t frame_bytes;            /* a WAL frame: page size + 24-byte header */
 };
 
 /* The cached statement `which`, prepared on first use. After stepping, the

@@ -33,11 +33,45 @@ struct store_ckpt {
 	int64_t frame_bytes;            /* a WAL frame: page size + 24-byte header */
 };
 
+/* Called by SQLite after every commit on the writer's connection, with the
+ * frames the WAL holds now: the relay checkpoints by this, right after the
+ * commit that crossed a mark, not by the file's size on the next tick (the
+ * file keeps its size after a wrap, and half a second of writes let the WAL
+ * outgrow the size it is truncated back to, so it was cut and grown again
+ * every cycle). */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	struct il_store *st = arg;
+	st->wal_frames = frames;
+	st->wal_commits++;
+	return SQLITE_OK;
+}
+
 int store_set_deferred_sync(struct il_store *st)
 {
-	int rc = sqlite3_exec(st->db, "PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0",
-			      NULL, NULL, NULL);
-	return rc == SQLITE_OK ? 0 : store_err(st, rc, "deferred_sync");
+	char ps[32];
+	int rc = store_pragma_text(st->db, "PRAGMA page_size", ps, sizeof(ps));
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous = OFF; PRAGMA wal_autocheckpoint = 0",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store_err(st, rc, "deferred_sync");
+	st->frame_bytes = strtoll(ps, NULL, 10) + 24;
+	/* After the pragma: wal_autocheckpoint = 0 clears any hook. */
+	sqlite3_wal_hook(st->db, wal_hook, st);
+	return 0;
+}
+
+int64_t store_wal_used(const struct il_store *st)
+{
+	return st->wal_frames * st->frame_bytes;
+}
+
+int64_t store_wal_commits(const struct il_store *st)
+{
+	return st->wal_commits;
 }
 
 int store_wal_fd(struct il_store *st)
@@ -59,14 +93,6 @@ int store_wal_fd(struct il_store *st)
 int store_sync_wal(int fd)
 {
 	return fdatasync(fd) < 0 ? -errno : 0;
-}
-
-int64_t store_wal_bytes(struct il_store *st)
-{
-	char path[4096];
-	struct stat sb;
-	snprintf(path, sizeof(path), "%s-wal", st->path);
-	return stat(path, &sb) < 0 ? 0 : (int64_t)sb.st_size;
 }
 
 int store_ckpt_open(struct il_store *st, struct store_ckpt **out)

@@ -32,8 +32,20 @@
 #include "il/util.h"
 #include "relay.h"
 
-#define CKPT_WAL_BYTES (8 << 20)        /* checkpoint once the WAL holds this much */
-#define CKPT_EVERY_MS 2000              /* and at least this often while it grows */
+/*
+ * Checkpoints: a PASSIVE one (copies frames, never holds the writer up) for
+ * every CKPT_STEP_BYTES the WAL grows, so that when it holds CKPT_WAL_BYTES
+ * the RESTART that lets the writer wrap it (and holds writes off until it
+ * is done) has little left to copy. Both are looked at after every group
+ * commit, which keeps the WAL near CKPT_WAL_BYTES, below the size SQLite
+ * truncates it back to (journal_size_limit): the file's pages stay in the
+ * page cache instead of being freed and taken afresh every cycle. An idle
+ * WAL is copied out every CKPT_EVERY_MS.
+ */
+#define CKPT_WAL_BYTES (8 << 20)
+#define CKPT_STEP_BYTES (2 << 20)
+#define CKPT_EVERY_MS 2000
+#define CKPT_RETRY_MS 500               /* after a RESTART that readers held off */
 
 struct waiter {
 	struct waiter *next;
@@ -56,12 +68,16 @@ struct durable {
 	int ckpt_running;
 	int ckpt_restart;               /* the WAL is big: let the writer wrap it */
 	int64_t wal_used;               /* WAL bytes in use after the last checkpoint */
+	int64_t ckpt_from;              /* store_wal_used() when the last one started */
+	int64_t ckpt_commits;           /* store_wal_commits() when the last one started */
+	int restart_refused;            /* the last RESTART found readers */
 	uv_work_t ckpt_req;
 	int64_t ckpt_last;
 	int stopping;
 };
 
 static void start_sync(struct durable *d);
+static void ckpt_consider(struct durable *d, int tick);
 
 static void sync_work(uv_work_t *req)
 {
@@ -130,6 +146,7 @@ static void start_sync(struct durable *d)
 	d->sync_seq = store_last_seq(d->r->store);
 	d->sync_req.data = d;
 	IL_ASSERT(uv_queue_work(d->r->loop, &d->sync_req, sync_work, sync_after) == 0);
+	ckpt_consider(d, 0);
 }
 
 void durable_after(struct relay *r, durable_cb cb, void *arg)
@@ -166,26 +183,39 @@ static void ckpt_after(uv_work_t *req, int status)
 	struct durable *d = req->data;
 	d->ckpt_running = 0;
 	d->ckpt_last = util_mono_ms();
-	if (d->stopping && !d->syncing)
+	d->restart_refused = d->ckpt_restart && d->wal_used > 0;
+}
+
+/* After a group's commits (tick 0) and on every tick. */
+static void ckpt_consider(struct durable *d, int tick)
+{
+	if (!d || d->ckpt_running || d->stopping)
 		return;
+	int64_t used = store_wal_used(d->r->store);
+	int64_t commits = store_wal_commits(d->r->store);
+	int64_t now = util_mono_ms();
+	/* Nothing committed since the last one: nothing new to copy, and a
+	 * wrap the writer has not made yet (it wraps at its next commit). */
+	if (commits == d->ckpt_commits)
+		return;
+	int restart = used >= CKPT_WAL_BYTES &&
+		      (!d->restart_refused || now - d->ckpt_last >= CKPT_RETRY_MS);
+	/* Below where the last one started: the writer has wrapped since. */
+	int64_t from = used < d->ckpt_from ? 0 : d->ckpt_from;
+	if (!restart && used - from < CKPT_STEP_BYTES &&
+	    !(tick && now - d->ckpt_last >= CKPT_EVERY_MS))
+		return;
+	d->ckpt_running = 1;
+	d->ckpt_restart = restart;
+	d->ckpt_from = used;
+	d->ckpt_commits = commits;
+	d->ckpt_req.data = d;
+	IL_ASSERT(uv_queue_work(d->r->loop, &d->ckpt_req, ckpt_work, ckpt_after) == 0);
 }
 
 void durable_tick(struct relay *r)
 {
-	struct durable *d = r->durable;
-	if (!d || d->ckpt_running || d->stopping)
-		return;
-	int64_t wal = store_wal_bytes(r->store);
-	int64_t now = util_mono_ms();
-	if (wal < CKPT_WAL_BYTES && (wal == 0 || now - d->ckpt_last < CKPT_EVERY_MS))
-		return;
-	d->ckpt_running = 1;
-	/* By what the WAL holds, not by its file's size: journal_size_limit
-	 * keeps the file at up to 16 MiB after the writer has started it
-	 * over, and RESTART on every tick would stall the writer for nothing. */
-	d->ckpt_restart = d->wal_used >= CKPT_WAL_BYTES;
-	d->ckpt_req.data = d;
-	IL_ASSERT(uv_queue_work(r->loop, &d->ckpt_req, ckpt_work, ckpt_after) == 0);
+	ckpt_consider(r->durable, 1);
 }
 
 int durable_start(struct relay *r)
@@ -215,6 +245,7 @@ int durable_start(struct relay *r)
 		goto fail;
 	}
 	d->ckpt_last = util_mono_ms();
+	d->ckpt_commits = -1;           /* a WAL left by the last run is copied out too */
 	r->durable = d;
 	return 0;
 fail:

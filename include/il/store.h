@@ -157,7 +157,11 @@ int store_deliver_stats(struct il_store *st, const char *list, uint64_t *pending
 int store_set_deferred_sync(struct il_store *st);
 int store_wal_fd(struct il_store *st);          /* a new descriptor; caller closes it */
 int store_sync_wal(int fd);
-int64_t store_wal_bytes(struct il_store *st);
+/* Deferred mode, from SQLite's commit hook: the bytes of the frames the WAL
+ * held after the last commit (counted from the writer's last wrap), and the
+ * commits since deferred mode began. */
+int64_t store_wal_used(const struct il_store *st);
+int64_t store_wal_commits(const struct il_store *st);
 struct store_ckpt;
 int store_ckpt_open(struct il_store *st, struct store_ckpt **out);
 /* One checkpoint (RESTART when restart, else PASSIVE). *wal_used is set to

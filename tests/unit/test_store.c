@@ -832,6 +832,46 @@ static void test_durability(void)
 	store_close(st);
 }
 
+/* Deferred mode counts the WAL's frames through SQLite's commit hook, and
+ * the relay checkpoints by that count. It matches the file, and starts over
+ * once a RESTART checkpoint has let the writer wrap the WAL, which it does
+ * in place (the file is not cut, so its pages stay cached). */
+static void test_wal_used(void)
+{
+	const char *dir = new_dir("walhook");
+	char path[512];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/%s-wal", dir, IL_STORE_FILE);
+	struct il_store *st = open_ok(dir);
+	CHECK_EQ(store_set_deferred_sync(st), 0);
+	CHECK_EQ(store_wal_commits(st), 0);
+	CHECK_EQ(store_wal_used(st), 0);
+	for (uint32_t n = 0; n < 50; n++)
+		CHECK_EQ(put1(st, n, "list-w", NULL, one_peer, 1, 1, NULL, NULL), 0);
+	CHECK_EQ(store_wal_commits(st), 50);
+	int64_t used = store_wal_used(st);
+	CHECK_EQ(stat(path, &sb), 0);
+	CHECK(used > 0);
+	CHECK_EQ(used + 32, (int64_t)sb.st_size);       /* the header, then the frames */
+
+	struct store_ckpt *c = NULL;
+	int64_t left = -1;
+	CHECK_EQ(store_ckpt_open(st, &c), 0);
+	CHECK_EQ(store_ckpt_run(c, 1, &left), 0);
+	CHECK_EQ(left, 0);
+	/* The writer wraps at its next commit; until then the count stands. */
+	CHECK_EQ(store_wal_used(st), used);
+	CHECK_EQ(put1(st, 50, "list-w", NULL, one_peer, 1, 1, NULL, NULL), 0);
+	CHECK_EQ(store_wal_commits(st), 51);
+	CHECK(store_wal_used(st) > 0);
+	CHECK(store_wal_used(st) < used);
+	CHECK_EQ(stat(path, &sb), 0);
+	CHECK_EQ(used + 32, (int64_t)sb.st_size);
+	CHECK(has(st, 0) == 1 && has(st, 50) == 1);
+	store_ckpt_close(c);
+	store_close(st);
+}
+
 /* Rates for the relay's hot paths; printed, never asserted (machines vary). */
 static void bench(void)
 {
@@ -1032,6 +1072,7 @@ int main(void)
 	test_migrate_v1();
 	test_migrate_counter();
 	test_durability();
+	test_wal_used();
 	bench();
 	/* Keep the files of a failed run for a look with sqlite3. */
 	if (check_failures == 0)
