@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "il/error.h"
@@ -105,9 +104,9 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 		rc = sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0",
 				  NULL, NULL, NULL);
 	/* A RESTART holds the writer lock while it waits for readers: with a
-	 * reader that stays (a backup's VACUUM INTO), every tick would stall
+	 * reader that stays (a backup's VACUUM INTO), every try would stall
 	 * the loop's writes for the whole timeout. It waits 20 ms at most,
-	 * and the next tick tries again. */
+	 * and the plan tries again 500 ms later at the earliest. */
 	if (rc == SQLITE_OK)
 		sqlite3_busy_timeout(c->db, 20);
 	char ps[32] = "";
@@ -125,17 +124,17 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 	return 0;
 }
 
-int store_ckpt_run(struct store_ckpt *c, int restart, int64_t *wal_used)
+int store_ckpt_run(struct store_ckpt *c, int restart, int *complete)
 {
 	/* PASSIVE never waits for (or blocks) the writer, but under steady
 	 * writes the writer never finds the WAL fully copied and never wraps
 	 * it, so the file grows; RESTART waits for a gap between the writer's
 	 * transactions (a short stall of the loop) and lets it wrap. */
-	int logf = 0, done = 0;
+	int logf = -1, done = -1;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
 					   restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
 					   &logf, &done);
-	*wal_used = restart && rc == SQLITE_OK ? 0 : (int64_t)(logf > 0 ? logf : 0) * c->frame_bytes;
+	*complete = rc == SQLITE_OK && logf >= 0 && done == logf;
 	return rc == SQLITE_OK || rc == SQLITE_BUSY ? 0 : IL_ESTORE;
 }
 
@@ -145,4 +144,55 @@ void store_ckpt_close(struct store_ckpt *c)
 		return;
 	sqlite3_close(c->db);
 	free(c);
+}
+
+/* ---------- when to checkpoint ---------- */
+
+#define CKPT_WAL_BYTES (8 << 20)        /* RESTART: let the writer wrap the WAL */
+#define CKPT_STEP_BYTES (2 << 20)       /* PASSIVE for every this much growth */
+#define CKPT_EVERY_MS 2000              /* an idle WAL's new commits, on a tick */
+#define CKPT_RETRY_MS 500               /* after a RESTART that readers refused */
+
+void store_ckpt_plan_init(struct store_ckpt_plan *p, int64_t now_ms)
+{
+	/* commits -1: a WAL left by the last run is copied out on a tick too. */
+	*p = (struct store_ckpt_plan){ .commits = -1, .last_ms = now_ms, .restart_ms = now_ms };
+}
+
+enum store_ckpt_kind store_ckpt_plan_next(struct store_ckpt_plan *p, int64_t used, int64_t commits,
+					  int64_t now_ms, int tick)
+{
+	/* Nothing committed since the last one, which copied everything: a
+	 * wrap the writer has not made yet (it wraps at its next commit) or
+	 * an idle WAL. */
+	if (commits == p->commits)
+		return STORE_CKPT_NONE;
+	int restart = used >= CKPT_WAL_BYTES &&
+		      (!p->restart_refused || now_ms - p->restart_ms >= CKPT_RETRY_MS);
+	/* Below where the last one started: the writer has wrapped since. */
+	int64_t from = used < p->from ? 0 : p->from;
+	if (!restart && used - from < CKPT_STEP_BYTES &&
+	    !(tick && now_ms - p->last_ms >= CKPT_EVERY_MS))
+		return STORE_CKPT_NONE;
+	p->from = used;
+	p->commits = commits;
+	return restart ? STORE_CKPT_RESTART : STORE_CKPT_PASSIVE;
+}
+
+void store_ckpt_plan_done(struct store_ckpt_plan *p, enum store_ckpt_kind kind, int complete,
+			  int64_t commits, int64_t now_ms)
+{
+	p->last_ms = now_ms;
+	if (kind == STORE_CKPT_RESTART) {
+		p->restart_ms = now_ms;
+		p->restart_refused = !complete;
+		/* The count the hook gave stands until the writer's next commit
+		 * wraps the WAL: commits made meanwhile were copied too. */
+		if (complete)
+			p->commits = commits;
+	}
+	/* Frames left behind (a reader, a busy lock): copy them later even
+	 * if nothing is committed meanwhile. */
+	if (!complete)
+		p->commits = -1;
 }

@@ -32,21 +32,6 @@
 #include "il/util.h"
 #include "relay.h"
 
-/*
- * Checkpoints: a PASSIVE one (copies frames, never holds the writer up) for
- * every CKPT_STEP_BYTES the WAL grows, so that when it holds CKPT_WAL_BYTES
- * the RESTART that lets the writer wrap it (and holds writes off until it
- * is done) has little left to copy. Both are looked at after every group
- * commit, which keeps the WAL near CKPT_WAL_BYTES, below the size SQLite
- * truncates it back to (journal_size_limit): the file's pages stay in the
- * page cache instead of being freed and taken afresh every cycle. An idle
- * WAL is copied out every CKPT_EVERY_MS.
- */
-#define CKPT_WAL_BYTES (8 << 20)
-#define CKPT_STEP_BYTES (2 << 20)
-#define CKPT_EVERY_MS 2000
-#define CKPT_RETRY_MS 500               /* after a RESTART that readers held off */
-
 struct waiter {
 	struct waiter *next;
 	durable_cb cb;
@@ -66,14 +51,10 @@ struct durable {
 	int64_t durable_seq;            /* the watermark */
 	struct store_ckpt *ckpt;
 	int ckpt_running;
-	int ckpt_restart;               /* the WAL is big: let the writer wrap it */
-	int64_t wal_used;               /* WAL bytes in use after the last checkpoint */
-	int64_t ckpt_from;              /* store_wal_used() when the last one started */
-	int64_t ckpt_commits;           /* store_wal_commits() when the last one started */
-	int restart_refused;            /* the last RESTART found readers */
+	enum store_ckpt_kind ckpt_kind; /* of the one running */
+	int ckpt_complete;              /* it copied every frame */
+	struct store_ckpt_plan plan;
 	uv_work_t ckpt_req;
-	int64_t ckpt_last;
-	int stopping;
 };
 
 static void start_sync(struct durable *d);
@@ -173,8 +154,8 @@ void durable_after(struct relay *r, durable_cb cb, void *arg)
 static void ckpt_work(uv_work_t *req)
 {
 	struct durable *d = req->data;
-	if (store_ckpt_run(d->ckpt, d->ckpt_restart, &d->wal_used) < 0)
-		log_warn("store", "checkpoint_failed", "wal_bytes=%lld", (long long)d->wal_used);
+	if (store_ckpt_run(d->ckpt, d->ckpt_kind == STORE_CKPT_RESTART, &d->ckpt_complete) < 0)
+		log_warn("store", "checkpoint_failed", "wal_bytes=%lld", (long long)d->plan.from);
 }
 
 static void ckpt_after(uv_work_t *req, int status)
@@ -182,33 +163,28 @@ static void ckpt_after(uv_work_t *req, int status)
 	(void)status;
 	struct durable *d = req->data;
 	d->ckpt_running = 0;
-	d->ckpt_last = util_mono_ms();
-	d->restart_refused = d->ckpt_restart && d->wal_used > 0;
+	store_ckpt_plan_done(&d->plan, d->ckpt_kind, d->ckpt_complete,
+			     store_wal_commits(d->r->store), util_mono_ms());
 }
 
-/* After a group's commits (tick 0) and on every tick. */
+/*
+ * Looked at when a group's fdatasync starts (right after its commits) and
+ * on every tick; store_ckpt_plan_next() decides (docs/store.md). Deciding
+ * by the frames SQLite's commit hook counts, right after the commit that
+ * crossed a mark, keeps the WAL near 8 MiB, below the size it is cut back
+ * to after a wrap (journal_size_limit), so its pages stay in the page cache
+ * instead of being freed and taken afresh every cycle.
+ */
 static void ckpt_consider(struct durable *d, int tick)
 {
-	if (!d || d->ckpt_running || d->stopping)
+	if (!d || d->ckpt_running || d->r->stopping)
 		return;
-	int64_t used = store_wal_used(d->r->store);
-	int64_t commits = store_wal_commits(d->r->store);
-	int64_t now = util_mono_ms();
-	/* Nothing committed since the last one: nothing new to copy, and a
-	 * wrap the writer has not made yet (it wraps at its next commit). */
-	if (commits == d->ckpt_commits)
-		return;
-	int restart = used >= CKPT_WAL_BYTES &&
-		      (!d->restart_refused || now - d->ckpt_last >= CKPT_RETRY_MS);
-	/* Below where the last one started: the writer has wrapped since. */
-	int64_t from = used < d->ckpt_from ? 0 : d->ckpt_from;
-	if (!restart && used - from < CKPT_STEP_BYTES &&
-	    !(tick && now - d->ckpt_last >= CKPT_EVERY_MS))
+	struct il_store *st = d->r->store;
+	d->ckpt_kind = store_ckpt_plan_next(&d->plan, store_wal_used(st), store_wal_commits(st),
+					    util_mono_ms(), tick);
+	if (d->ckpt_kind == STORE_CKPT_NONE)
 		return;
 	d->ckpt_running = 1;
-	d->ckpt_restart = restart;
-	d->ckpt_from = used;
-	d->ckpt_commits = commits;
 	d->ckpt_req.data = d;
 	IL_ASSERT(uv_queue_work(d->r->loop, &d->ckpt_req, ckpt_work, ckpt_after) == 0);
 }
@@ -244,8 +220,7 @@ int durable_start(struct relay *r)
 		store_ckpt_close(d->ckpt);
 		goto fail;
 	}
-	d->ckpt_last = util_mono_ms();
-	d->ckpt_commits = -1;           /* a WAL left by the last run is copied out too */
+	store_ckpt_plan_init(&d->plan, util_mono_ms());
 	r->durable = d;
 	return 0;
 fail:

@@ -164,11 +164,35 @@ int64_t store_wal_used(const struct il_store *st);
 int64_t store_wal_commits(const struct il_store *st);
 struct store_ckpt;
 int store_ckpt_open(struct il_store *st, struct store_ckpt **out);
-/* One checkpoint (RESTART when restart, else PASSIVE). *wal_used is set to
- * the bytes of the WAL still in use after it: 0 once a RESTART went through
- * (the writer starts the WAL over), else the frames it holds. */
-int store_ckpt_run(struct store_ckpt *c, int restart, int64_t *wal_used);
+/* One checkpoint (RESTART when restart, else PASSIVE). *complete is set to 1
+ * when it copied every frame the WAL held (after a RESTART: the writer
+ * wraps the WAL at its next commit), 0 when readers or a busy lock held
+ * part of it back. */
+int store_ckpt_run(struct store_ckpt *c, int restart, int *complete);
 void store_ckpt_close(struct store_ckpt *c);
+
+/*
+ * When to checkpoint (docs/store.md): a PASSIVE one for every 2 MiB the WAL
+ * grows, a RESTART once it holds 8 MiB (after one that readers refused, not
+ * again within 500 ms), and an idle WAL's new commits every 2 s on a tick.
+ * The caller keeps one plan, asks store_ckpt_plan_next() after commits and
+ * on ticks with store_wal_used() and store_wal_commits(), runs what it
+ * answers, and reports the end with store_ckpt_plan_done(). Times are
+ * monotonic milliseconds.
+ */
+enum store_ckpt_kind { STORE_CKPT_NONE, STORE_CKPT_PASSIVE, STORE_CKPT_RESTART };
+struct store_ckpt_plan {
+	int64_t from;           /* store_wal_used() when the last one started */
+	int64_t commits;        /* store_wal_commits() then; -1: look again */
+	int64_t last_ms;        /* when the last one ended */
+	int64_t restart_ms;     /* when the last RESTART ended */
+	int restart_refused;    /* it could not let the writer wrap */
+};
+void store_ckpt_plan_init(struct store_ckpt_plan *p, int64_t now_ms);
+enum store_ckpt_kind store_ckpt_plan_next(struct store_ckpt_plan *p, int64_t used, int64_t commits,
+					  int64_t now_ms, int tick);
+void store_ckpt_plan_done(struct store_ckpt_plan *p, enum store_ckpt_kind kind, int complete,
+			  int64_t commits, int64_t now_ms);
 
 /* --- upkeep --- */
 

@@ -855,10 +855,10 @@ static void test_wal_used(void)
 	CHECK_EQ(used + 32, (int64_t)sb.st_size);       /* the header, then the frames */
 
 	struct store_ckpt *c = NULL;
-	int64_t left = -1;
+	int complete = 0;
 	CHECK_EQ(store_ckpt_open(st, &c), 0);
-	CHECK_EQ(store_ckpt_run(c, 1, &left), 0);
-	CHECK_EQ(left, 0);
+	CHECK_EQ(store_ckpt_run(c, 1, &complete), 0);
+	CHECK_EQ(complete, 1);
 	/* The writer wraps at its next commit; until then the count stands. */
 	CHECK_EQ(store_wal_used(st), used);
 	CHECK_EQ(put1(st, 50, "list-w", NULL, one_peer, 1, 1, NULL, NULL), 0);
@@ -870,6 +870,59 @@ static void test_wal_used(void)
 	CHECK(has(st, 0) == 1 && has(st, 50) == 1);
 	store_ckpt_close(c);
 	store_close(st);
+}
+
+/* When the relay checkpoints, decided from the WAL's bytes and commits. */
+static void test_ckpt_plan(void)
+{
+	const int64_t MiB = 1 << 20;
+	const enum store_ckpt_kind N = STORE_CKPT_NONE, P = STORE_CKPT_PASSIVE, R = STORE_CKPT_RESTART;
+	struct store_ckpt_plan p;
+	store_ckpt_plan_init(&p, 1000);
+	/* A WAL left by the last run is copied on a tick after 2 s. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 0, 0, 1500, 1), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 0, 0, 3000, 1), P);
+	store_ckpt_plan_done(&p, P, 1, 0, 3010);
+	CHECK_EQ(store_ckpt_plan_next(&p, 0, 0, 9000, 1), N);  /* idle: nothing new */
+	/* Growth: a PASSIVE for every 2 MiB, looked at after commits. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 1 * MiB, 10, 9010, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 20, 9020, 0), P);
+	store_ckpt_plan_done(&p, P, 1, 22, 9025);
+	CHECK_EQ(store_ckpt_plan_next(&p, 3 * MiB, 30, 9030, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 6 * MiB, 60, 9060, 0), P);
+	store_ckpt_plan_done(&p, P, 1, 61, 9065);
+	/* 8 MiB: a RESTART. Commits made while it ran do not make a second
+	 * one: the count stands until the writer's next commit wraps. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 80, 9080, 0), R);
+	store_ckpt_plan_done(&p, R, 1, 82, 9085);
+	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 82, 9086, 0), N);
+	/* Wrapped: counted from the start again. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 1 * MiB, 83, 9090, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 90, 9100, 0), P);
+	store_ckpt_plan_done(&p, P, 1, 90, 9105);
+	CHECK_EQ(store_ckpt_plan_next(&p, 5 * MiB, 100, 9110, 0), P);
+	store_ckpt_plan_done(&p, P, 1, 100, 9115);
+	/* A reader refuses the RESTART. The PASSIVE steps go on, and the next
+	 * RESTART comes 500 ms after the refused one, a PASSIVE between or not. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 120, 9130, 0), R);
+	store_ckpt_plan_done(&p, R, 0, 121, 9150);
+	CHECK_EQ(store_ckpt_plan_next(&p, 9 * MiB, 130, 9160, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 10 * MiB, 140, 9200, 0), P);
+	store_ckpt_plan_done(&p, P, 0, 141, 9210);
+	CHECK_EQ(store_ckpt_plan_next(&p, 11 * MiB, 145, 9300, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 12 * MiB, 150, 9400, 0), P);
+	store_ckpt_plan_done(&p, P, 0, 150, 9410);
+	CHECK_EQ(store_ckpt_plan_next(&p, 12 * MiB, 160, 9649, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 12 * MiB, 160, 9650, 0), R);
+	store_ckpt_plan_done(&p, R, 1, 161, 9660);
+	/* Frames held back (a busy lock) are copied on an idle tick, with no
+	 * commit since. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 9700, 0), P);
+	store_ckpt_plan_done(&p, P, 0, 170, 9710);
+	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 11000, 1), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 11710, 1), P);
+	store_ckpt_plan_done(&p, P, 1, 170, 11720);
+	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 20000, 1), N);
 }
 
 /* Rates for the relay's hot paths; printed, never asserted (machines vary). */
@@ -1073,6 +1126,7 @@ int main(void)
 	test_migrate_counter();
 	test_durability();
 	test_wal_used();
+	test_ckpt_plan();
 	bench();
 	/* Keep the files of a failed run for a look with sqlite3. */
 	if (check_failures == 0)
