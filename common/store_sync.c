@@ -29,7 +29,6 @@
 
 struct store_ckpt {
 	sqlite3 *db;
-	int64_t frame_bytes;            /* a WAL frame: page size + 24-byte header */
 };
 
 /* Called by SQLite after every commit on the writer's connection, with the
@@ -109,10 +108,6 @@ int store_ckpt_open(struct il_store *st, struct store_ckpt **out)
 	 * and the plan tries again 500 ms later at the earliest. */
 	if (rc == SQLITE_OK)
 		sqlite3_busy_timeout(c->db, 20);
-	char ps[32] = "";
-	if (rc == SQLITE_OK)
-		rc = store_pragma_text(c->db, "PRAGMA page_size", ps, sizeof(ps));
-	c->frame_bytes = strtoll(ps, NULL, 10) + 24;
 	if (rc != SQLITE_OK) {
 		log_err("store", "checkpointer_failed", "err=%s",
 			log_q(c->db ? sqlite3_errmsg(c->db) : "out of memory"));
@@ -180,15 +175,18 @@ enum store_ckpt_kind store_ckpt_plan_next(struct store_ckpt_plan *p, int64_t use
 }
 
 void store_ckpt_plan_done(struct store_ckpt_plan *p, enum store_ckpt_kind kind, int complete,
-			  int64_t commits, int64_t now_ms)
+			  int64_t used, int64_t commits, int64_t now_ms)
 {
 	p->last_ms = now_ms;
 	if (kind == STORE_CKPT_RESTART) {
 		p->restart_ms = now_ms;
 		p->restart_refused = !complete;
 		/* The count the hook gave stands until the writer's next commit
-		 * wraps the WAL: commits made meanwhile were copied too. */
-		if (complete)
+		 * wraps the WAL, and commits made before the RESTART took the
+		 * writer's lock were copied too: nothing to do until the next
+		 * commit. Unless one came after it, wrapped the WAL already and
+		 * was not copied (used went down): then a tick copies it. */
+		if (complete && used >= p->from)
 			p->commits = commits;
 	}
 	/* Frames left behind (a reader, a busy lock): copy them later even

@@ -163,7 +163,7 @@ static void ckpt_after(uv_work_t *req, int status)
 	(void)status;
 	struct durable *d = req->data;
 	d->ckpt_running = 0;
-	store_ckpt_plan_done(&d->plan, d->ckpt_kind, d->ckpt_complete,
+	store_ckpt_plan_done(&d->plan, d->ckpt_kind, d->ckpt_complete, store_wal_used(d->r->store),
 			     store_wal_commits(d->r->store), util_mono_ms());
 }
 

@@ -165,9 +165,9 @@ int64_t store_wal_commits(const struct il_store *st);
 struct store_ckpt;
 int store_ckpt_open(struct il_store *st, struct store_ckpt **out);
 /* One checkpoint (RESTART when restart, else PASSIVE). *complete is set to 1
- * when it copied every frame the WAL held (after a RESTART: the writer
- * wraps the WAL at its next commit), 0 when readers or a busy lock held
- * part of it back. */
+ * when it copied every frame the WAL held and, for a RESTART, the writer may
+ * wrap the WAL at its next commit; 0 when not every frame was copied (a
+ * reader, a busy lock) or a RESTART could not wait out the readers. */
 int store_ckpt_run(struct store_ckpt *c, int restart, int *complete);
 void store_ckpt_close(struct store_ckpt *c);
 
@@ -192,7 +192,7 @@ void store_ckpt_plan_init(struct store_ckpt_plan *p, int64_t now_ms);
 enum store_ckpt_kind store_ckpt_plan_next(struct store_ckpt_plan *p, int64_t used, int64_t commits,
 					  int64_t now_ms, int tick);
 void store_ckpt_plan_done(struct store_ckpt_plan *p, enum store_ckpt_kind kind, int complete,
-			  int64_t commits, int64_t now_ms);
+			  int64_t used, int64_t commits, int64_t now_ms);
 
 /* --- upkeep --- */
 

@@ -882,47 +882,57 @@ static void test_ckpt_plan(void)
 	/* A WAL left by the last run is copied on a tick after 2 s. */
 	CHECK_EQ(store_ckpt_plan_next(&p, 0, 0, 1500, 1), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 0, 0, 3000, 1), P);
-	store_ckpt_plan_done(&p, P, 1, 0, 3010);
+	store_ckpt_plan_done(&p, P, 1, 0, 0, 3010);
 	CHECK_EQ(store_ckpt_plan_next(&p, 0, 0, 9000, 1), N);  /* idle: nothing new */
 	/* Growth: a PASSIVE for every 2 MiB, looked at after commits. */
 	CHECK_EQ(store_ckpt_plan_next(&p, 1 * MiB, 10, 9010, 0), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 20, 9020, 0), P);
-	store_ckpt_plan_done(&p, P, 1, 22, 9025);
+	store_ckpt_plan_done(&p, P, 1, 2 * MiB, 22, 9025);
 	CHECK_EQ(store_ckpt_plan_next(&p, 3 * MiB, 30, 9030, 0), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 6 * MiB, 60, 9060, 0), P);
-	store_ckpt_plan_done(&p, P, 1, 61, 9065);
+	store_ckpt_plan_done(&p, P, 1, 6 * MiB, 61, 9065);
 	/* 8 MiB: a RESTART. Commits made while it ran do not make a second
 	 * one: the count stands until the writer's next commit wraps. */
 	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 80, 9080, 0), R);
-	store_ckpt_plan_done(&p, R, 1, 82, 9085);
+	store_ckpt_plan_done(&p, R, 1, 8 * MiB, 82, 9085);
 	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 82, 9086, 0), N);
 	/* Wrapped: counted from the start again. */
 	CHECK_EQ(store_ckpt_plan_next(&p, 1 * MiB, 83, 9090, 0), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 90, 9100, 0), P);
-	store_ckpt_plan_done(&p, P, 1, 90, 9105);
+	store_ckpt_plan_done(&p, P, 1, 2 * MiB, 90, 9105);
 	CHECK_EQ(store_ckpt_plan_next(&p, 5 * MiB, 100, 9110, 0), P);
-	store_ckpt_plan_done(&p, P, 1, 100, 9115);
+	store_ckpt_plan_done(&p, P, 1, 5 * MiB, 100, 9115);
 	/* A reader refuses the RESTART. The PASSIVE steps go on, and the next
-	 * RESTART comes 500 ms after the refused one, a PASSIVE between or not. */
+	 * RESTART comes 500 ms after the refused one, whether the PASSIVEs
+	 * between copied everything or not. */
 	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 120, 9130, 0), R);
-	store_ckpt_plan_done(&p, R, 0, 121, 9150);
+	store_ckpt_plan_done(&p, R, 0, 8 * MiB, 121, 9150);
 	CHECK_EQ(store_ckpt_plan_next(&p, 9 * MiB, 130, 9160, 0), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 10 * MiB, 140, 9200, 0), P);
-	store_ckpt_plan_done(&p, P, 0, 141, 9210);
+	store_ckpt_plan_done(&p, P, 1, 10 * MiB, 141, 9210);
 	CHECK_EQ(store_ckpt_plan_next(&p, 11 * MiB, 145, 9300, 0), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 12 * MiB, 150, 9400, 0), P);
-	store_ckpt_plan_done(&p, P, 0, 150, 9410);
+	store_ckpt_plan_done(&p, P, 0, 12 * MiB, 150, 9410);
 	CHECK_EQ(store_ckpt_plan_next(&p, 12 * MiB, 160, 9649, 0), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 12 * MiB, 160, 9650, 0), R);
-	store_ckpt_plan_done(&p, R, 1, 161, 9660);
+	store_ckpt_plan_done(&p, R, 1, 12 * MiB, 161, 9660);
 	/* Frames held back (a busy lock) are copied on an idle tick, with no
 	 * commit since. */
 	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 9700, 0), P);
-	store_ckpt_plan_done(&p, P, 0, 170, 9710);
+	store_ckpt_plan_done(&p, P, 0, 2 * MiB, 170, 9710);
 	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 11000, 1), N);
 	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 11710, 1), P);
-	store_ckpt_plan_done(&p, P, 1, 170, 11720);
+	store_ckpt_plan_done(&p, P, 1, 2 * MiB, 170, 11720);
 	CHECK_EQ(store_ckpt_plan_next(&p, 2 * MiB, 170, 20000, 1), N);
+	/* A commit between the end of a RESTART and its report wrapped the WAL
+	 * (less in use than when it started) and was not copied: a tick copies
+	 * it, with no commit since. */
+	CHECK_EQ(store_ckpt_plan_next(&p, 8 * MiB, 180, 20010, 0), R);
+	store_ckpt_plan_done(&p, R, 1, 64 * 1024, 181, 20020);
+	CHECK_EQ(store_ckpt_plan_next(&p, 64 * 1024, 181, 20030, 0), N);
+	CHECK_EQ(store_ckpt_plan_next(&p, 64 * 1024, 181, 22020, 1), P);
+	store_ckpt_plan_done(&p, P, 1, 64 * 1024, 181, 22030);
+	CHECK_EQ(store_ckpt_plan_next(&p, 64 * 1024, 181, 30000, 1), N);
 }
 
 /* Rates for the relay's hot paths; printed, never asserted (machines vary). */
