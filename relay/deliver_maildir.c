@@ -1,14 +1,21 @@
 /*
- * deliver_maildir.c — a real Maildir: write tmp/NAME, sync, rename into
- * new/NAME, fsync new/ once per batch. NAME is derived from the envelope id,
- * so a crash between the rename and the store's record finds the file there
- * (in new/, or in cur/ once a reader has seen it) and does not write a
- * second copy.
+ * deliver_maildir.c — a real Maildir: a batch's files are written, synced
+ * once, then made visible in new/NAME, and synced again, before the batch is
+ * recorded. NAME is derived from the envelope id, so a crash between the
+ * file's appearance and the store's record finds it there (in new/, or in
+ * cur/ once a reader has seen it) and does not write a second copy.
+ *
+ * A file is written without a name (O_TMPFILE in tmp/) and linked into new/
+ * once its bytes are on disk: no directory entry is made in tmp/ and taken
+ * out again for every message (docs/performance.md, "Seventh session"). Where
+ * the kernel or the filesystem cannot (O_TMPFILE refused, or linking an open
+ * file refused and no /proc), the classic way: tmp/NAME, renamed into new/.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,86 +141,167 @@ static int open_dir(const char *dir, const char *sub)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Unnamed files, until the first sign that this system has none; shared by
+ * the pool's threads. */
+static atomic_int unnamed_off;
+
+/* Unnamed files held open per batch at most (the rest are named): a whole
+ * batch (deliver.c's DL_BATCH); interlistd raises its descriptor limit for
+ * them. A file that gets no descriptor fails for now and is tried again. */
+#define UNNAMED_MAX 128
+
+static int open_unnamed(int tmpfd)
+{
+	if (atomic_load(&unnamed_off))
+		return -EOPNOTSUPP;
+	int fd = openat(tmpfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	int e = errno;
+	/* EISDIR: a kernel without O_TMPFILE; EOPNOTSUPP: a filesystem. */
+	if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL)
+		atomic_store(&unnamed_off, 1);
+	return -e;
+}
+
+/* Give the open file fd the name new/NAME. */
+static int link_unnamed(int fd, int newfd, const char *name)
+{
+	if (linkat(fd, "", newfd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	/* Before Linux 6.10 AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the
+	 * descriptor's /proc link works for anyone. */
+	char p[32];
+	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, p, newfd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	int e = -errno;
+	if (access("/proc/self/fd", F_OK) != 0)
+		atomic_store(&unnamed_off, 1);  /* no /proc: named files from now on */
+	return e;
+}
+
+/* Write one item: unnamed (its descriptor in *fd, kept) or as tmp/NAME. */
+static int write_item(int tmpfd, struct dl_item *it, const char *name, int may_hold, int *fd)
+{
+	int e;
+	*fd = may_hold ? open_unnamed(tmpfd) : -1;
+	if (*fd >= 0) {
+		if ((e = write_file(*fd, it->headers, it->msg, it->msg_len)) < 0) {
+			close(*fd);     /* an unnamed file goes with its descriptor */
+			*fd = -1;
+		}
+		return e;
+	}
+	int nfd = openat(tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (nfd < 0)
+		return -errno;
+	e = write_file(nfd, it->headers, it->msg, it->msg_len);
+	if (close(nfd) < 0 && e == 0)
+		e = -errno;
+	if (e < 0)
+		unlinkat(tmpfd, name, 0);
+	return e;
+}
+
+/* Per item: what the batch did with it. */
+enum { ITEM_NONE, ITEM_THERE, ITEM_NAMED, ITEM_UNNAMED };
+
 /*
- * Write the whole batch into tmp/, make it durable with one syncfs() (one
- * journal commit instead of one per file), then rename each file into new/
- * and fsync new/ once. A file is in new/ only once its bytes are on disk.
- * Names are resolved against the two folders' descriptors: a full path
- * would be walked again for every open and both sides of every rename.
+ * Write the whole batch, make it durable with one syncfs() (one pass over
+ * the filesystem instead of one sync per file), then give each file its
+ * name in new/ and sync that: syncfs() again when a file was linked (the
+ * link count of its inode must reach the disk too, which an fsync of new/
+ * does not promise), else an fsync of new/. A file is in new/ only once its
+ * bytes are on disk. Names are resolved against the folders' descriptors: a
+ * full path would be walked again for every open and both sides of a rename.
  */
 void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 {
 	char name[IL_ID_HEX_LEN + 16];
-	int written = 0, renamed = 0, e;
+	int written = 0, named = 0, linked = 0, held = 0, e;
 	struct curset cs = { 0 };
+	uint8_t *how = calloc(n ? n : 1, 1);
+	int *fds = calloc(n ? n : 1, sizeof(*fds));
 	int tmpfd = open_dir(dir, "tmp");
 	int newfd = tmpfd < 0 ? tmpfd : open_dir(dir, "new");
-	if (tmpfd < 0 || newfd < 0) {
-		e = tmpfd < 0 ? tmpfd : newfd;
-		for (size_t i = 0; i < n; i++) {
-			items[i].backend = NULL;
+	for (size_t i = 0; i < n; i++)
+		items[i].backend = NULL;
+	if (!how || !fds || tmpfd < 0 || newfd < 0) {
+		e = !how || !fds ? -ENOMEM : tmpfd < 0 ? tmpfd : newfd;
+		for (size_t i = 0; i < n; i++)
 			fail(&items[i], "open", e);
-		}
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		file_name(it, name);
 		it->result = DL_DONE;
-		it->backend = NULL;
+		fds[i] = -1;
 		/* Only an item handed over before can be there: checking every
 		 * item would read cur/ (all the list's old mail) per batch. */
 		if (it->maybe_there && already_there(dir, newfd, name, &cs)) {
-			it->backend = (void *)1;        /* nothing to rename */
+			how[i] = ITEM_THERE;
 			continue;
 		}
-		int fd = openat(tmpfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			fail(it, "open", -errno);
-			continue;
-		}
-		e = write_file(fd, it->headers, it->msg, it->msg_len);
-		if (close(fd) < 0 && e == 0)
-			e = -errno;
-		if (e < 0) {
-			unlinkat(tmpfd, name, 0);
+		if ((e = write_item(tmpfd, it, name, held < UNNAMED_MAX, &fds[i])) < 0) {
 			fail(it, "write", e);
 			continue;
 		}
+		how[i] = fds[i] >= 0 ? ITEM_UNNAMED : ITEM_NAMED;
+		held += fds[i] >= 0;
 		written++;
 	}
 	if (written && syncfs(tmpfd) < 0) {
 		e = -errno;
-		for (size_t i = 0; i < n; i++)
-			if (items[i].result == DL_DONE && !items[i].backend)
-				fail(&items[i], "sync", e);
+		for (size_t i = 0; i < n; i++) {
+			if (how[i] != ITEM_NAMED && how[i] != ITEM_UNNAMED)
+				continue;
+			if (how[i] == ITEM_NAMED) {
+				file_name(&items[i], name);
+				unlinkat(tmpfd, name, 0);
+			}
+			fail(&items[i], "sync", e);
+		}
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
-		if (it->result != DL_DONE || it->backend)
-			continue;
 		file_name(it, name);
-		if (renameat(tmpfd, name, newfd, name) < 0) {
-			e = -errno;
-			unlinkat(tmpfd, name, 0);
-			fail(it, "rename", e);
-			continue;
+		if (how[i] == ITEM_UNNAMED) {
+			e = link_unnamed(fds[i], newfd, name);
+			/* EEXIST: this message's file, made by an earlier try. */
+			if (e < 0 && e != -EEXIST)
+				fail(it, "link", e);
+			else
+				linked += e == 0;
+		} else if (how[i] == ITEM_NAMED) {
+			if (renameat(tmpfd, name, newfd, name) < 0) {
+				e = -errno;
+				unlinkat(tmpfd, name, 0);
+				fail(it, "rename", e);
+				continue;
+			}
+			named++;
 		}
-		renamed++;
 	}
-	if (renamed && fsync(newfd) < 0) {
+	if (linked ? syncfs(newfd) < 0 : named && fsync(newfd) < 0) {
 		e = -errno;
 		for (size_t i = 0; i < n; i++)
 			if (items[i].result == DL_DONE)
-				fail(&items[i], "fsync", e);
+				fail(&items[i], "sync", e);
 	}
 out:
-	for (size_t i = 0; i < n; i++)
-		items[i].backend = NULL;
+	for (size_t i = 0; how && fds && i < n; i++)
+		if (how[i] == ITEM_UNNAMED)
+			close(fds[i]);
 	if (tmpfd >= 0)
 		close(tmpfd);
 	if (newfd >= 0)
 		close(newfd);
+	free(how);
+	free(fds);
 	free(cs.ids);
 }

@@ -1,0 +1,81 @@
+"""
+test_maildir_ways: each of the Maildir backend's three ways of writing a
+file delivers every message once into new/, whole, and leaves nothing in
+tmp/.
+
+By default b writes a file without a name (O_TMPFILE in tmp/) and links it
+into new/ once its bytes are on disk. With tests/tools/nounnamed.c
+preloaded, b is shown a filesystem without unnamed files (it writes
+tmp/NAME and renames it into new/), then a kernel that will not link an open
+file through AT_EMPTY_PATH (it links through /proc/self/fd). The shim logs
+each refusal, so the test knows the other way was really taken; without the
+fallback those deliveries would fail and stay pending.
+"""
+import os
+
+from harness import HEX64, make_msg, run, start_pair, wait_until
+
+LIST = "incidents"
+
+
+def nounnamed_env(mode, log):
+    return {"LD_PRELOAD": os.environ["IL_NOUNNAMED"], "IL_NOUNNAMED": mode,
+            "IL_NOUNNAMED_LOG": log,
+            # an ASan build's runtime is not first in the preload list
+            "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
+                                                 "verify_asan_link_order=0") if x)}
+
+
+def main(t, fed):
+    a = fed.relay("a")
+    b = fed.relay("b", listen=False)
+    start_pair(a, b)
+    md = b.maildir(LIST)
+    log = os.path.join(fed.tmp, "nounnamed.log")
+
+    def refusals():
+        try:
+            with open(log) as f:
+                return f.read().split("\n")[:-1]
+        except FileNotFoundError:
+            return []
+
+    def post_three(way):
+        ids = []
+        for i in range(3):
+            body = "%s message %d\n" % (way, i)
+            rc, out = a.submit(LIST, make_msg("%s-%d@example.org" % (way, i), subject=way,
+                                              body=body))
+            if rc != 0 or not HEX64.match(out):
+                raise AssertionError("submit %s %d: exit %d, %r" % (way, i, rc, out))
+            ids.append(out)
+        wait_until(lambda: all(m in b.delivered_ids(LIST) for m in ids), 20,
+                   "b delivers the %s posts" % way)
+        wait_until(lambda: b.list_status(LIST)["pending"] == 0, 20, "b records them")
+        got = b.delivered_ids(LIST)
+        t.ok(all(got.count(m) == 1 for m in ids), "%s: each delivered once" % way)
+        by_id = {d.hdr.get("X-Interlist-Id"): d for d in b.delivered(LIST)}
+        t.ok(all(("%s message %d\n" % (way, i)).encode() in by_id[m].orig
+                 for i, m in enumerate(ids)), "%s: each file whole" % way)
+        t.eq(os.listdir(os.path.join(md, "tmp")), [], "%s: nothing left in tmp/" % way)
+        t.eq(b.log_events("deferred", list=LIST), [], "%s: no attempt deferred" % way)
+
+    post_three("unnamed")
+    t.eq(refusals(), [], "by default nothing is refused")
+
+    for mode, way in (("open", "named"), ("link", "proc-link")):
+        b.stop()
+        b.extra_env = nounnamed_env(mode, log)
+        b.start()
+        b.wait_ready()
+        wait_until(lambda: a.peer("b")["connected"] and b.peer("a")["connected"], 20,
+                   "a-b session up again")
+        before = len(refusals())
+        post_three(way)
+        t.ok(len(refusals()) > before and all(x == "refused " + mode for x in refusals()[before:]),
+             "%s: the shim refused %s, so the other way was taken" % (way, mode))
+    t.eq(len(b.maildir_files(LIST)), 9, "nine files in all")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,77 @@
+/*
+ * nounnamed — a test-only LD_PRELOAD shim for the Maildir backend's other
+ * ways (relay/deliver_maildir.c). With IL_NOUNNAMED=open, openat() with
+ * O_TMPFILE fails with EOPNOTSUPP, as on a filesystem without unnamed
+ * files; with IL_NOUNNAMED=link, linkat() with AT_EMPTY_PATH fails with
+ * ENOENT, as on a kernel before 6.10 for a process without
+ * CAP_DAC_READ_SEARCH. Each refusal appends a line to $IL_NOUNNAMED_LOG, so
+ * a test knows the other way was taken. Everything else goes to libc.
+ */
+/* Both openat and openat64 are defined here: not one renamed to the other. */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+static int refusing(const char *what)
+{
+	const char *mode = getenv("IL_NOUNNAMED");
+	if (!mode || strcmp(mode, what) != 0)
+		return 0;
+	const char *log = getenv("IL_NOUNNAMED_LOG");
+	FILE *f = log ? fopen(log, "a") : NULL;
+	if (f) {
+		fprintf(f, "refused %s\n", what);
+		fclose(f);
+	}
+	return 1;
+}
+
+static int open_at(const char *name, int dirfd, const char *path, int flags, va_list ap)
+{
+	mode_t mode = 0;
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE)
+		mode = va_arg(ap, mode_t);
+	if ((flags & O_TMPFILE) == O_TMPFILE && refusing("open")) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	int (*real)(int, const char *, int, ...) =
+		(int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, name);
+	return real(dirfd, path, flags, mode);
+}
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	int r = open_at("openat", dirfd, path, flags, ap);
+	va_end(ap);
+	return r;
+}
+
+int openat64(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	int r = open_at("openat64", dirfd, path, flags, ap);
+	va_end(ap);
+	return r;
+}
+
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	static int (*real)(int, const char *, int, const char *, int);
+	if (!real)
+		real = (int (*)(int, const char *, int, const char *, int))dlsym(RTLD_NEXT, "linkat");
+	if ((flags & AT_EMPTY_PATH) && refusing("link")) {
+		errno = ENOENT;
+		return -1;
+	}
+	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+}
