@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "il/envelope.h"
+#include "il/log.h"
 #include "il/util.h"
 #include "deliver.h"
 
@@ -141,14 +143,44 @@ static int open_dir(const char *dir, const char *sub)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Unnamed files, until the first sign that this system has none; shared by
- * the pool's threads. */
+/* Unnamed files, until the first sign that this system has none (for every
+ * list: one flag, shared by the pool's threads). */
 static atomic_int unnamed_off;
 
-/* Unnamed files held open per batch at most (the rest are named): a whole
- * batch (deliver.c's DL_BATCH); interlistd raises its descriptor limit for
- * them. A file that gets no descriptor fails for now and is tried again. */
-#define UNNAMED_MAX 128
+static void unnamed_stop(const char *why, int e)
+{
+	if (!atomic_exchange(&unnamed_off, 1))
+		log_warn("deliver", "maildir_unnamed_off", "reason=%s err=%s", why,
+			 log_q(strerror(-e)));
+}
+
+/*
+ * Unnamed files stay open until they are linked, after the batch's first
+ * sync. All batches together hold at most half the process's descriptors
+ * (its soft limit: 512 of the usual 1024, four pool threads with a full
+ * batch of 128 each); a batch that gets fewer writes the rest the classic
+ * way. The limit is left as it is, so the programs an exec: delivery runs
+ * inherit the usual one.
+ */
+static atomic_long unnamed_held;
+
+static size_t unnamed_reserve(size_t want)
+{
+	static atomic_long budget;
+	long b = atomic_load(&budget);
+	if (b == 0) {
+		struct rlimit rl;
+		b = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+			    ? (long)(rl.rlim_cur / 2) : 512;
+		atomic_store(&budget, b > 0 ? b : 1);
+	}
+	long before = atomic_fetch_add(&unnamed_held, (long)want);
+	long got = b - before;
+	got = got < 0 ? 0 : got > (long)want ? (long)want : got;
+	if ((size_t)got < want)
+		atomic_fetch_sub(&unnamed_held, (long)want - got);
+	return (size_t)got;
+}
 
 static int open_unnamed(int tmpfd)
 {
@@ -157,11 +189,11 @@ static int open_unnamed(int tmpfd)
 	int fd = openat(tmpfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600);
 	if (fd >= 0)
 		return fd;
-	int e = errno;
+	int e = -errno;
 	/* EISDIR: a kernel without O_TMPFILE; EOPNOTSUPP: a filesystem. */
-	if (e == EOPNOTSUPP || e == EISDIR || e == EINVAL)
-		atomic_store(&unnamed_off, 1);
-	return -e;
+	if (e == -EOPNOTSUPP || e == -EISDIR)
+		unnamed_stop("no_tmpfile", e);
+	return e;
 }
 
 /* Give the open file fd the name new/NAME. */
@@ -179,7 +211,7 @@ static int link_unnamed(int fd, int newfd, const char *name)
 		return 0;
 	int e = -errno;
 	if (access("/proc/self/fd", F_OK) != 0)
-		atomic_store(&unnamed_off, 1);  /* no /proc: named files from now on */
+		unnamed_stop("no_proc", e);     /* named files from the next batch on */
 	return e;
 }
 
@@ -221,7 +253,8 @@ enum { ITEM_NONE, ITEM_THERE, ITEM_NAMED, ITEM_UNNAMED };
 void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 {
 	char name[IL_ID_HEX_LEN + 16];
-	int written = 0, named = 0, linked = 0, held = 0, e;
+	int written = 0, named = 0, linked = 0, there = 0, e;
+	size_t held = 0, may_hold = 0;
 	struct curset cs = { 0 };
 	uint8_t *how = calloc(n ? n : 1, 1);
 	int *fds = calloc(n ? n : 1, sizeof(*fds));
@@ -235,6 +268,7 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 			fail(&items[i], "open", e);
 		goto out;
 	}
+	may_hold = atomic_load(&unnamed_off) ? 0 : unnamed_reserve(n);
 	for (size_t i = 0; i < n; i++) {
 		struct dl_item *it = &items[i];
 		file_name(it, name);
@@ -244,9 +278,10 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 		 * item would read cur/ (all the list's old mail) per batch. */
 		if (it->maybe_there && already_there(dir, newfd, name, &cs)) {
 			how[i] = ITEM_THERE;
+			there++;
 			continue;
 		}
-		if ((e = write_item(tmpfd, it, name, held < UNNAMED_MAX, &fds[i])) < 0) {
+		if ((e = write_item(tmpfd, it, name, held < may_hold, &fds[i])) < 0) {
 			fail(it, "write", e);
 			continue;
 		}
@@ -275,8 +310,8 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 			/* EEXIST: this message's file, made by an earlier try. */
 			if (e < 0 && e != -EEXIST)
 				fail(it, "link", e);
-			else
-				linked += e == 0;
+			linked += e == 0;
+			there += e == -EEXIST;
 		} else if (how[i] == ITEM_NAMED) {
 			if (renameat(tmpfd, name, newfd, name) < 0) {
 				e = -errno;
@@ -287,7 +322,12 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 			named++;
 		}
 	}
-	if (linked ? syncfs(newfd) < 0 : named && fsync(newfd) < 0) {
+	/* A file found there may be a link or a rename of an earlier try that
+	 * never reached the disk (a kill, then a restart without a reboot):
+	 * synced too before the batch is recorded. syncfs() reports a failed
+	 * journal commit only from Linux 5.17 on; the fsync of new/ does. */
+	if ((linked || there) ? syncfs(newfd) < 0 || fsync(newfd) < 0
+			      : named && fsync(newfd) < 0) {
 		e = -errno;
 		for (size_t i = 0; i < n; i++)
 			if (items[i].result == DL_DONE)
@@ -297,6 +337,8 @@ out:
 	for (size_t i = 0; how && fds && i < n; i++)
 		if (how[i] == ITEM_UNNAMED)
 			close(fds[i]);
+	if (may_hold)
+		atomic_fetch_sub(&unnamed_held, (long)may_hold);
 	if (tmpfd >= 0)
 		close(tmpfd);
 	if (newfd >= 0)

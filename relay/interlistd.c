@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include <openssl/evp.h>
 
@@ -53,25 +52,6 @@ static void upkeep(struct relay *r)
 	store_queue_expire(r->store, cutoff, expired_cb, r);
 	if (store_prune(r->store, cutoff, &pruned) == 0 && pruned)
 		log_info("store", "pruned", "messages=%llu", (unsigned long long)pruned);
-}
-
-/*
- * The soft limit on descriptors up to the hard one, as systemd asks of
- * services that need more than 1024 (its soft default, kept for select()):
- * the relay uses epoll only, and a Maildir batch holds up to 128 files
- * open per list (relay/deliver_maildir.c) on top of its sessions.
- */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
-		return;
-	rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-	if (want <= rl.rlim_cur)
-		return;
-	rl.rlim_cur = want;
-	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-		log_warn("relay", "nofile_unchanged", "err=%s", log_q(strerror(errno)));
 }
 
 static int64_t last_upkeep, last_gc, last_sweep;
@@ -201,7 +181,6 @@ int main(int argc, char **argv)
 	r.cfg = cfg;    /* owned by r.trust from here on */
 	r.config_path = path;
 	log_init(cfg->id, cfg->log_level);
-	raise_nofile();
 	if ((e = keys_load_private(cfg->sign_key.s, &r.sign_key, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s:%d: sign_key: %s\n", path, cfg->sign_key.line, err);
 		goto fail_trust;

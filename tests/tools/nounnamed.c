@@ -5,7 +5,9 @@
  * files; with IL_NOUNNAMED=link, linkat() with AT_EMPTY_PATH fails with
  * ENOENT, as on a kernel before 6.10 for a process without
  * CAP_DAC_READ_SEARCH. Each refusal appends a line to $IL_NOUNNAMED_LOG, so
- * a test knows the other way was taken. Everything else goes to libc.
+ * a test knows the other way was taken. With IL_NOUNNAMED=watch nothing is
+ * refused, and each unnamed file opened and each one linked by its
+ * descriptor is logged instead. Everything else goes to libc.
  */
 /* Both openat and openat64 are defined here: not one renamed to the other. */
 #undef _FILE_OFFSET_BITS
@@ -18,17 +20,27 @@
 #include <string.h>
 #include <sys/types.h>
 
-static int refusing(const char *what)
+static int mode_is(const char *what)
 {
 	const char *mode = getenv("IL_NOUNNAMED");
-	if (!mode || strcmp(mode, what) != 0)
-		return 0;
+	return mode && strcmp(mode, what) == 0;
+}
+
+static void note(const char *line)
+{
 	const char *log = getenv("IL_NOUNNAMED_LOG");
 	FILE *f = log ? fopen(log, "a") : NULL;
 	if (f) {
-		fprintf(f, "refused %s\n", what);
+		fprintf(f, "%s\n", line);
 		fclose(f);
 	}
+}
+
+static int refusing(const char *what)
+{
+	if (!mode_is(what))
+		return 0;
+	note(strcmp(what, "open") == 0 ? "refused open" : "refused link");
 	return 1;
 }
 
@@ -43,7 +55,10 @@ static int open_at(const char *name, int dirfd, const char *path, int flags, va_
 	}
 	int (*real)(int, const char *, int, ...) =
 		(int (*)(int, const char *, int, ...))dlsym(RTLD_NEXT, name);
-	return real(dirfd, path, flags, mode);
+	int fd = real(dirfd, path, flags, mode);
+	if (fd >= 0 && (flags & O_TMPFILE) == O_TMPFILE && mode_is("watch"))
+		note("unnamed open");
+	return fd;
 }
 
 int openat(int dirfd, const char *path, int flags, ...)
@@ -73,5 +88,8 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		errno = ENOENT;
 		return -1;
 	}
-	return real(olddirfd, oldpath, newdirfd, newpath, flags);
+	int r = real(olddirfd, oldpath, newdirfd, newpath, flags);
+	if (r == 0 && (flags & AT_EMPTY_PATH) && mode_is("watch"))
+		note("linked");
+	return r;
 }
