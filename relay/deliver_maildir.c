@@ -244,11 +244,13 @@ enum { ITEM_NONE, ITEM_THERE, ITEM_NAMED, ITEM_UNNAMED };
 /*
  * Write the whole batch, make it durable with one syncfs() (one pass over
  * the filesystem instead of one sync per file), then give each file its
- * name in new/ and sync that: syncfs() again when a file was linked (the
- * link count of its inode must reach the disk too, which an fsync of new/
- * does not promise), else an fsync of new/. A file is in new/ only once its
- * bytes are on disk. Names are resolved against the folders' descriptors: a
- * full path would be walked again for every open and both sides of a rename.
+ * name in new/ and sync again: syncfs() and an fsync of new/ when a file was
+ * linked or found there already (a link count is inode metadata an fsync of
+ * new/ does not promise to write, and a file found there may be an earlier
+ * try's name still in memory only), else an fsync of new/ alone. A file is
+ * in new/ only once its bytes are on disk. Names are resolved against the
+ * folders' descriptors: a full path would be walked again for every open
+ * and both sides of a rename.
  */
 void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 {
@@ -291,14 +293,14 @@ void deliver_maildir_batch(const char *dir, struct dl_item *items, size_t n)
 	}
 	if (written && syncfs(tmpfd) < 0) {
 		e = -errno;
+		/* Files found there wait too: their sync is the batch's. */
 		for (size_t i = 0; i < n; i++) {
-			if (how[i] != ITEM_NAMED && how[i] != ITEM_UNNAMED)
-				continue;
 			if (how[i] == ITEM_NAMED) {
 				file_name(&items[i], name);
 				unlinkat(tmpfd, name, 0);
 			}
-			fail(&items[i], "sync", e);
+			if (items[i].result == DL_DONE)
+				fail(&items[i], "sync", e);
 		}
 		goto out;
 	}

@@ -7,7 +7,7 @@
  * CAP_DAC_READ_SEARCH. Each refusal appends a line to $IL_NOUNNAMED_LOG, so
  * a test knows the other way was taken. With IL_NOUNNAMED=watch nothing is
  * refused, and each unnamed file opened and each one linked by its
- * descriptor is logged instead. Everything else goes to libc.
+ * descriptor (either way) is logged instead. Everything else goes to libc.
  */
 /* Both openat and openat64 are defined here: not one renamed to the other. */
 #undef _FILE_OFFSET_BITS
@@ -89,7 +89,10 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 		return -1;
 	}
 	int r = real(olddirfd, oldpath, newdirfd, newpath, flags);
-	if (r == 0 && (flags & AT_EMPTY_PATH) && mode_is("watch"))
+	/* By descriptor: AT_EMPTY_PATH, or its /proc link (kernels before 6.10
+	 * without CAP_DAC_READ_SEARCH). */
+	if (r == 0 && mode_is("watch") &&
+	    ((flags & AT_EMPTY_PATH) || strncmp(oldpath, "/proc/self/fd/", 14) == 0))
 		note("linked");
 	return r;
 }
