@@ -108,6 +108,14 @@ def wait_until(pred, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def preload_env(shim, **env):
+    """interlistd's environment with a test shim (a path) preloaded, and
+    env added. An ASan build's runtime is then not first in the preload
+    list, which ASan would otherwise refuse."""
+    asan = ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0") if x)
+    return dict(env, LD_PRELOAD=shim, ASAN_OPTIONS=asan)
+
+
 def start_pair(a, b, timeout=20):
     """Peer a (listening) and b (dialling a), start both and wait until
     their session is up on both sides."""

@@ -14,7 +14,7 @@ import smtplib
 import socket
 import sys
 
-from harness import free_port, make_msg, run, wait_until
+from harness import free_port, make_msg, preload_env, run, wait_until
 
 LIST = "incidents"
 
@@ -25,8 +25,8 @@ def main(t, fed):
     b = fed.relay("b", listen=False)    # a peer that never comes: a queues for it
     a.add_peer(b)
     flag = os.path.join(fed.tmp, "fail-next")
-    a.extra_env = {"LD_PRELOAD": os.environ["IL_FAILALLOC"], "IL_FAILALLOC_FLAG": flag,
-                   "IL_FAILALLOC_MIN": "65536"}
+    a.extra_env = preload_env(os.environ["IL_FAILALLOC"], IL_FAILALLOC_FLAG=flag,
+                              IL_FAILALLOC_MIN="65536")
     fed.start_all(a)
 
     open(flag, "w").close()

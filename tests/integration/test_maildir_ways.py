@@ -17,17 +17,13 @@ import errno
 import os
 import sys
 
-from harness import HEX64, make_msg, run, start_pair, wait_until
+from harness import HEX64, make_msg, preload_env, run, start_pair, wait_until
 
 LIST = "incidents"
 
 
 def nounnamed_env(mode, log):
-    return {"LD_PRELOAD": os.environ["IL_NOUNNAMED"], "IL_NOUNNAMED": mode,
-            "IL_NOUNNAMED_LOG": log,
-            # an ASan build's runtime is not first in the preload list
-            "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
-                                                 "verify_asan_link_order=0") if x)}
+    return preload_env(os.environ["IL_NOUNNAMED"], IL_NOUNNAMED=mode, IL_NOUNNAMED_LOG=log)
 
 
 def main(t, fed):

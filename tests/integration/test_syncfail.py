@@ -12,17 +12,14 @@ failed is not delivered to its list, and arrives once after the restart.
 """
 import os
 
-from harness import make_msg, run, wait_until
+from harness import make_msg, preload_env, run, wait_until
 
 LIST = "incidents"
 
 
 def failsync_env(flag):
     """interlistd's environment to fail its WAL syncs while flag exists."""
-    return {"LD_PRELOAD": os.environ["IL_FAILSYNC"], "IL_FAILSYNC_FLAG": flag,
-            # an ASan build's runtime is not first in the preload list
-            "ASAN_OPTIONS": ":".join(x for x in (os.environ.get("ASAN_OPTIONS", ""),
-                                                 "verify_asan_link_order=0") if x)}
+    return preload_env(os.environ["IL_FAILSYNC"], IL_FAILSYNC_FLAG=flag)
 
 
 def main(t, fed):
